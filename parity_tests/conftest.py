@@ -1,0 +1,71 @@
+"""Shared options, parametrization and fixtures of the parity suite.
+
+Options: ``--framework torch|keras|paddle`` (repeatable; default every installed one)
+and ``--device cpu|gpu|all`` (default cpu). Fixtures named ``framework``,
+``variant``, ``pair`` and ``device`` are parametrized from them, so every test
+runs over the selected frameworks, all model variants and all six directions.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from resnet_core import frameworks, spec
+from resnet_core.names import FRAMEWORKS
+
+VARIANT_IDS = [vid for _, _, vid in spec.VARIANTS]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("resnet-parity")
+    group.addoption("--framework", action="append", choices=list(FRAMEWORKS), default=None,
+                    help="run only these frameworks (repeatable); pairs need both ends selected")
+    group.addoption("--device", choices=["cpu", "gpu", "all"], default="cpu",
+                    help="where to run the numerical levels (default cpu); a missing GPU is a skip with the reason")
+
+
+def selected_frameworks(config: pytest.Config) -> list[str]:
+    return list(config.getoption("--framework") or FRAMEWORKS)
+
+
+def selected_devices(config: pytest.Config) -> list[str]:
+    d = config.getoption("--device")
+    return ["cpu", "gpu"] if d == "all" else [d]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    fws = selected_frameworks(metafunc.config)
+    names = metafunc.fixturenames
+    if "framework" in names:
+        metafunc.parametrize("framework", fws)
+    if "pair" in names:
+        pairs = [p for p in itertools.permutations(FRAMEWORKS, 2) if p[0] in fws and p[1] in fws]
+        metafunc.parametrize("pair", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
+    if "variant" in names:
+        metafunc.parametrize("variant", VARIANT_IDS)
+    if "device" in names:
+        metafunc.parametrize("device", selected_devices(metafunc.config))
+
+
+def variant_config(variant: str) -> tuple[str, dict, spec.Config]:
+    for model, kwargs, vid in spec.VARIANTS:
+        if vid == variant:
+            return model, dict(kwargs), spec.make_config(model, **kwargs)
+    raise KeyError(variant)
+
+
+def require(framework: str):
+    """The ``resnet_<framework>`` package, or a skip that says why it is missing."""
+    if not frameworks.installed(framework):
+        pytest.skip(f"{framework} is not installed (pip install 'resnet-parity[{framework}]')")
+    # Import Paddle before TensorFlow whatever the test order (libpaddle crashes when loaded after TF).
+    if framework == "keras" and frameworks.installed("paddle"):
+        frameworks.get("paddle")
+    return frameworks.get(framework)
+
+
+@pytest.fixture
+def fw(framework: str):
+    return require(framework)

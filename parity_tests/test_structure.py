@@ -1,0 +1,192 @@
+"""Level 1, structure: counts, canonical names and shapes, stage shapes, bad input.
+
+The expected counts and stage shapes are the figures stated in the
+specification issue (and torchvision's published counts), not values read back
+from the code under test.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from resnet_core import names, spec
+from resnet_core.weights import random_input
+
+from .conftest import require, variant_config
+
+pytestmark = pytest.mark.structure
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# (trainable parameters, BN moving statistics), as stated by the specification.
+EXPECTED_COUNTS = {
+    "resnet18-cifar": (11_173_962, 9_600),
+    "resnet18-cifar-shortcut_bias": (11_174_858, 9_600),
+    "resnet18-imagenet": (11_689_512, 9_600),
+    "minimodel": (4_368_714, 5_824),
+}
+# Per-sample NCHW shapes after each stage at the reference input size.
+EXPECTED_STAGES = {
+    "resnet18-imagenet": (224, {"stem": (64, 56, 56), "layer1": (64, 56, 56), "layer2": (128, 28, 28),
+                                "layer3": (256, 14, 14), "layer4": (512, 7, 7), "pool": (512, 1, 1), "logits": (1000,)}),
+    "resnet18-cifar": (32, {"stem": (64, 32, 32), "layer1": (64, 32, 32), "layer2": (128, 16, 16),
+                            "layer3": (256, 8, 8), "layer4": (512, 4, 4), "pool": (512, 1, 1), "logits": (10,)}),
+    "resnet18-cifar-shortcut_bias": (32, {"stem": (64, 32, 32), "layer1": (64, 32, 32), "layer2": (128, 16, 16),
+                                          "layer3": (256, 8, 8), "layer4": (512, 4, 4), "pool": (512, 1, 1), "logits": (10,)}),
+    "minimodel": (32, {"stem": (32, 32, 32), "group1": (32, 32, 32), "group2": (64, 16, 16), "group3": (128, 8, 8),
+                       "group4": (256, 4, 4), "pool": (256, 1, 1), "logits": (10,)}),
+}
+
+
+def test_spec_counts_match_the_stated_figures(variant):
+    _, _, cfg = variant_config(variant)
+    assert tuple(spec.counts(cfg).__dict__.values()) == EXPECTED_COUNTS[variant]
+
+
+def test_counts(fw, variant):
+    model, kwargs, _ = variant_config(variant)
+    got = fw.count_params(fw.build(model, **kwargs))
+    assert (got.trainable, got.bn_statistics) == EXPECTED_COUNTS[variant]
+
+
+def test_canonical_names_and_shapes(fw, variant):
+    model, kwargs, cfg = variant_config(variant)
+    exported = fw.export_weights(fw.build(model, **kwargs))
+    want = [(p.name, p.shape) for p in spec.param_specs(cfg)]
+    assert [(k, v.shape) for k, v in exported.items()] == want
+    assert all(v.dtype == np.float32 for v in exported.values())
+
+
+def test_native_names_follow_the_rule(fw, framework, variant):
+    """The framework's own names are the canonical ones mapped by resnet_core.names, nothing else."""
+    model, kwargs, cfg = variant_config(variant)
+    net = fw.build(model, **kwargs)
+    want = {names.framework_name(framework, p.module, p.role): names.framework_shape(framework, p.role, p.shape)
+            for p in spec.param_specs(cfg)}
+    if framework == "torch":
+        got = {k: tuple(v.shape) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+        assert list(got) == list(want)  # torchvision's key order too
+    elif framework == "paddle":
+        got = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    else:
+        got = {v.path: tuple(v.shape) for v in net.weights}
+    assert got == want
+
+
+def test_stage_shapes_at_reference_size(fw, variant):
+    model, kwargs, cfg = variant_config(variant)
+    size, expected = EXPECTED_STAGES[variant]
+    outs = fw.probe_outputs(fw.build(model, **kwargs), random_input(cfg, 2, size, size))
+    got = {p.stage: tuple(outs[p.name].shape) for p in spec.stages(cfg)}
+    assert got == {k: (2, *v) for k, v in expected.items()}
+    assert outs["output"].shape == (2, expected["logits"][0])
+
+
+@pytest.mark.parametrize("hw", [(45, 37), (33, 64)])
+def test_stage_shapes_at_odd_sizes(fw, hw):
+    for stem in ("cifar", "imagenet"):
+        cfg = spec.make_config("resnet18", stem=stem)
+        outs = fw.probe_outputs(fw.build("resnet18", stem=stem), random_input(cfg, 1, *hw))
+        got = {p.stage: tuple(outs[p.name].shape[1:]) for p in spec.stages(cfg)}
+        assert got == spec.stage_shapes(cfg, *hw), stem
+
+
+def test_minimodel_softmax_switch(fw):
+    cfg = spec.make_config("minimodel")
+    x = random_input(cfg, 3, 32, 32)
+    probs = fw.probe_outputs(fw.build("minimodel"), x)["output"]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    logits = fw.probe_outputs(fw.build("minimodel", softmax=False), x)["output"]
+    assert not np.allclose(logits.sum(axis=1), 1.0)
+
+
+def _forward(framework, fw, net, x):
+    """Call the model the way a user would, with the framework's own tensor type."""
+    if framework == "torch":
+        import torch
+        return net.eval()(torch.from_numpy(x))
+    if framework == "paddle":
+        import paddle
+        net.eval()
+        return net(paddle.to_tensor(x))
+    return net(x, training=False)
+
+
+def _nchw_or_nhwc(framework, shape):
+    return shape if framework != "keras" else (shape[0], shape[2], shape[3], shape[1])
+
+
+@pytest.mark.parametrize("case", ["channels", "3d", "too_small"])
+def test_bad_input_is_a_clear_error(fw, framework, case):
+    net = fw.build("resnet18")
+    if case == "channels":
+        shape, expected, received = _nchw_or_nhwc(framework, (2, 1, 32, 32)), "expects 3 input channels", "received 1 channels"
+    elif case == "3d":
+        shape, expected, received = (3, 32, 32), "expects a 4-D", "received a 3-D input"
+    else:
+        shape, expected, received = _nchw_or_nhwc(framework, (1, 3, 4, 4)), "at least 8x8", "received height 4"
+    with pytest.raises(ValueError) as e:
+        _forward(framework, fw, net, np.zeros(shape, np.float32))
+    assert expected in str(e.value) and received in str(e.value)
+
+
+def test_minimodel_rejects_other_sizes(fw, framework):
+    with pytest.raises(ValueError, match=r"expects 32x32 images.*received 64x64"):
+        _forward(framework, fw, fw.build("minimodel"), np.zeros(_nchw_or_nhwc(framework, (1, 3, 64, 64)), np.float32))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"stem": "resnet"}, "unknown stem 'resnet': expected one of ['cifar', 'imagenet']"),
+    ({"num_classes": 0}, "num_classes must be a positive int, received 0"),
+    ({"in_channels": 2.5}, "in_channels must be a positive int, received 2.5"),
+    ({"depth": 50}, "unknown option(s) ['depth'] for resnet18"),
+])
+def test_bad_options_are_clear_errors(fw, kwargs, message):
+    with pytest.raises(ValueError) as e:
+        fw.build("resnet18", **kwargs)
+    assert message in str(e.value)
+
+
+def test_keras_layers_are_explicitly_named():
+    fw = require("keras")
+    import keras
+
+    for model, kwargs, _ in spec.VARIANTS:
+        net = fw.build(model, **kwargs)
+        auto = [l.name for l in net.layers if l.name.split("_")[0] in ("conv2d", "batch", "dense", "re", "add", "zero")]
+        assert not auto, auto
+        clone = type(net).from_config(net.get_config())
+        assert clone.spec_config == net.spec_config and [l.name for l in clone.layers] == [l.name for l in net.layers]
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(net))
+        assert restored.spec_config == net.spec_config
+
+
+def test_torch_and_paddle_module_trees_are_the_same():
+    """Read side by side, the PyTorch and Paddle files build the same module tree."""
+    rt, rp = require("torch"), require("paddle")
+    for model, kwargs, _ in spec.VARIANTS:
+        t = [(n, type(m).__name__.lower().replace("2d", "")) for n, m in rt.build(model, **kwargs).named_modules() if n]
+        p = [(n, type(m).__name__.lower().replace("2d", "")) for n, m in rp.build(model, **kwargs).named_sublayers()]
+        assert t == p
+
+
+def test_keras_models_use_only_keras_api():
+    tree = ast.parse((ROOT / "resnet_keras" / "models.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "tf")}, imported
+
+
+def test_core_imports_no_framework():
+    code = (
+        "import sys, resnet_core, resnet_core.spec, resnet_core.names, resnet_core.weights, resnet_core.cli\n"
+        "bad = [m for m in ('torch', 'tensorflow', 'keras', 'paddle', 'jax') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr

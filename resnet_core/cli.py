@@ -1,0 +1,56 @@
+"""``resnet-parity``: the command line. Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help). Modules are imported only when their command runs,
+# so `convert` between canonical files imports no framework at all.
+COMMANDS = {
+    "report": ("resnet_core.report", "run the parity matrix and write the report (the main job)"),
+    "summary": ("resnet_core.summary", "the models side by side: counts and shapes in each framework"),
+    "convert": ("resnet_core.convert", "port a weights file between formats and frameworks"),
+    "inspect": ("resnet_core.inspect", "print what a weights file holds"),
+    "bench": ("resnet_core.bench", "measure throughput against each framework's own reference"),
+}
+
+
+class CLIError(Exception):
+    """An error whose message is shown to the user as is, on one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="resnet-parity", description=__doc__)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(_module=module)
+        try:
+            importlib.import_module(module).add_arguments(sp)
+        except ModuleNotFoundError as e:  # a subcommand not built yet in this checkout
+            if e.name != module:
+                raise
+            sp.set_defaults(_missing=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if getattr(args, "_missing", False):
+        print(f"resnet-parity: error: '{args.command}' is not available in this version", file=sys.stderr)
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:
+        print("resnet-parity: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, OSError, ImportError, RuntimeError) as e:
+        msg = " ".join(str(e).split())  # one line, whatever the library wrote
+        print(f"resnet-parity {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

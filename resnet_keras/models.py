@@ -1,0 +1,152 @@
+"""ResNet-18 and MiniModel in Keras 3, built from :mod:`resnet_core.spec`.
+
+Read side by side with ``resnet_torch/models.py`` and ``resnet_paddle/models.py``:
+the same blocks, the same names, in the same order. Functional API, every layer
+named after its canonical module, only ``keras.layers``/``keras.ops`` (no ``tf.*``),
+so the models also run on Keras' torch and jax backends. Input is NHWC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from resnet_core import spec
+
+
+def _bn(name: str, bn: spec.BatchNormSpec) -> layers.BatchNormalization:
+    # Keras' momentum is the weight of the *old* running value: PyTorch 0.1 is Keras 0.9.
+    return layers.BatchNormalization(axis=-1, momentum=bn.keras_paddle_momentum, epsilon=bn.epsilon, name=name)
+
+
+def _conv(x, filters: int, kernel: int, stride: int, padding: int, bias: bool, name: str, strided_padding: str = "explicit"):
+    if stride > 1 and padding and strided_padding == "explicit":
+        # 'same' at stride 2 pads more at the bottom/right than PyTorch's symmetric padding=p.
+        x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
+        mode = "valid"
+    else:
+        # At stride 1 and odd kernels 'same' is exactly the symmetric padding (k-1)/2.
+        mode = "same" if padding else "valid"
+    return layers.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=name)(x)
+
+
+def _basic_block(x, b: spec.BasicBlockSpec, shortcut_bias: bool, strided_padding: str):
+    identity = x
+    out = _conv(x, b.out_channels, 3, b.stride, 1, False, f"{b.name}.conv1", strided_padding)
+    out = _bn(f"{b.name}.bn1", spec.RESNET_BN)(out)
+    out = layers.ReLU(name=f"{b.name}.relu")(out)
+    out = _conv(out, b.out_channels, 3, 1, 1, False, f"{b.name}.conv2")
+    out = _bn(f"{b.name}.bn2", spec.RESNET_BN)(out)
+    if b.projection:
+        identity = _conv(x, b.out_channels, 1, b.stride, 0, shortcut_bias, f"{b.name}.downsample.0")
+        identity = _bn(f"{b.name}.downsample.1", spec.RESNET_BN)(identity)
+    out = layers.Add(name=f"{b.name}.add")([out, identity])
+    # The block's output layer carries the block's canonical name (a probe point).
+    out = layers.ReLU(name=b.name)(out)
+    return out
+
+
+def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit"):
+    st = cfg.stem_spec
+    inputs = keras.Input(shape=(None, None, cfg.in_channels), name="input")
+    x = _conv(inputs, 64, st.kernel, st.stride, st.padding, False, "conv1", strided_padding)
+    x = _bn("bn1", spec.RESNET_BN)(x)
+    x = layers.ReLU(name="relu")(x)
+    if st.maxpool:
+        # Zero padding equals PyTorch's -inf padding here: the input is post-ReLU, >= 0.
+        x = layers.ZeroPadding2D(1, name="maxpool.pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
+    else:
+        # The cifar stem has no max-pool; Identity keeps the layer (and probe) names uniform.
+        x = layers.Identity(name="maxpool")(x)
+    for b in spec.resnet18_blocks(cfg):
+        x = _basic_block(x, b, cfg.shortcut_bias, strided_padding)
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(cfg.num_classes, name="fc")(x)
+    return inputs, x
+
+
+def _unit(x, u: spec.UnitSpec):
+    res = x
+    if u.pool:
+        x = layers.MaxPooling2D(2, name=f"{u.name}.pool")(x)
+        res = layers.Conv2D(u.out_channels, 1, strides=2, padding="valid", name=f"{u.name}.shortcut")(res)
+    out = _bn(f"{u.name}.bn1", spec.MINIMODEL_BN)(x)
+    out = layers.ReLU(name=f"{u.name}.relu1")(out)
+    out = layers.Conv2D(u.out_channels, 3, padding="same", name=f"{u.name}.conv1")(out)
+    out = _bn(f"{u.name}.bn2", spec.MINIMODEL_BN)(out)
+    out = layers.ReLU(name=f"{u.name}.relu2")(out)
+    out = layers.Conv2D(u.out_channels, 3, padding="same", name=f"{u.name}.conv2")(out)
+    # The unit's output layer carries the unit's canonical name (a probe point).
+    out = layers.Add(name=u.name)([out, res])
+    return out
+
+
+def _minimodel_graph(cfg: spec.MiniModelConfig):
+    size = spec.MINIMODEL_INPUT_SIZE
+    inputs = keras.Input(shape=(size, size, 3), name="input")
+    x = layers.Conv2D(32, 3, padding="same", name="stem.conv")(inputs)
+    for u in spec.minimodel_units(cfg):
+        x = _unit(x, u)
+    x = _bn("head.bn", spec.MINIMODEL_BN)(x)
+    x = layers.ReLU(name="head.relu")(x)
+    x = layers.Dropout(spec.MINIMODEL_DROPOUT, name="head.dropout")(x)
+    x = layers.AveragePooling2D(4, name="head.avgpool")(x)
+    x = layers.Flatten(name="head.flatten")(x)
+    x = layers.Dense(cfg.num_classes, name="head.fc")(x)
+    if cfg.softmax:
+        x = layers.Softmax(name="head.softmax")(x)
+    return inputs, x
+
+
+class _SpecModel(keras.Model):
+    """A functional model that remembers its spec config and checks its input shape."""
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        x = args[0] if args else kwargs.get("inputs")
+        if x is not None and hasattr(x, "shape"):
+            spec.check_input_shape(self.spec_config, tuple(x.shape), "NHWC")
+        return super().__call__(*args, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "trainable": self.trainable, **self.spec_config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects=None):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class ResNet18(_SpecModel):
+    """ResNet-18 with torchvision's names as layer names; takes NHWC input."""
+
+    def __init__(self, *, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False,
+                 name: str = "resnet18", _strided_padding: str = "explicit", **kwargs: Any) -> None:
+        cfg = spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias)
+        inputs, outputs = _resnet18_graph(cfg, _strided_padding)
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self.spec_config = cfg
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class MiniModel(_SpecModel):
+    """The Keras tutorial's pre-activation MiniModel with stable layer names; takes NHWC 32x32 input."""
+
+    def __init__(self, *, num_classes: int = 10, softmax: bool = True, name: str = "minimodel", **kwargs: Any) -> None:
+        cfg = spec.MiniModelConfig(num_classes, softmax)
+        inputs, outputs = _minimodel_graph(cfg)
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self.spec_config = cfg
+
+
+def resnet18(*, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False) -> ResNet18:
+    """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem."""
+    return ResNet18(num_classes=num_classes, stem=stem, in_channels=in_channels, shortcut_bias=shortcut_bias)
+
+
+def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:
+    """The Keras tutorial's pre-activation MiniModel; ``softmax=False`` returns logits."""
+    return MiniModel(num_classes=num_classes, softmax=softmax)

@@ -1,0 +1,44 @@
+"""Canonical weights in and out of a Keras model (names and layouts from :mod:`resnet_core.names`)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import keras
+import numpy as np
+
+from resnet_core import names, spec
+from resnet_core.weights import check_weights
+
+
+def config_of(model: keras.Model) -> spec.Config:
+    cfg = getattr(model, "spec_config", None)
+    if not isinstance(cfg, (spec.ResNet18Config, spec.MiniModelConfig)):
+        raise TypeError(f"expected a resnet_keras model (ResNet18 or MiniModel), received {type(model).__name__}")
+    return cfg
+
+
+def _variable(model: keras.Model, p: spec.ParamSpec):
+    # Keras layer = canonical module name; variable attribute = the role's Keras slot.
+    return getattr(model.get_layer(p.module), names.ROLES[p.role].keras)
+
+
+def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
+    """Every canonical tensor of ``model``, in canonical order and layout, as float32 numpy arrays."""
+    cfg = config_of(model)
+    return {
+        p.name: names.from_framework("keras", p.role, keras.ops.convert_to_numpy(_variable(model, p)))
+        for p in spec.param_specs(cfg)
+    }
+
+
+def import_weights(model: keras.Model, weights: Mapping[str, np.ndarray]) -> None:
+    """Load canonical ``weights`` into ``model``; strict, and all-or-nothing.
+
+    Everything is validated before the first variable is assigned, so a bad set
+    of weights leaves ``model`` untouched.
+    """
+    cfg = config_of(model)
+    checked = check_weights(cfg, weights)
+    for p in spec.param_specs(cfg):
+        _variable(model, p).assign(names.to_framework("keras", p.role, checked[p.name]))

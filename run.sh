@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The two quick-start commands:
+#   ./run.sh report      set up (first use: a .venv with every framework) and run the parity report
+#   ./run.sh test        set up and run every test (extra arguments go to pytest)
+# Any other argument list is passed to the `resnet-parity` command inside the venv.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${RESNET_PARITY_VENV:-.venv}"
+
+pick_python() {
+  for c in "${PYTHON:-}" python3.11 python3 python; do
+    [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 || continue
+    if "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then echo "$c"; return; fi
+  done
+  echo "run.sh: error: Python 3.11 is required (the pinned torch/tensorflow/paddle wheels are cp311); set PYTHON=/path/to/python3.11" >&2
+  exit 2
+}
+
+stamp="$VENV/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  py="$(pick_python)"
+  [ -x "$VENV/bin/python" ] || { echo "run.sh: creating $VENV with $py" >&2; "$py" -m venv "$VENV"; }
+  echo "run.sh: installing torch 2.13.0 (CPU), tensorflow-cpu 2.21.0, keras 3.15.1, paddlepaddle 3.3.1 into $VENV (about 90 s on first use)" >&2
+  start=$(date +%s)
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all,test]" >&2
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+  echo "run.sh: installed in $(( $(date +%s) - start )) s" >&2
+fi
+
+export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=3 GLOG_minloglevel=2 FLAGS_print_model_stats=0
+cmd="${1:-report}"; [ $# -gt 0 ] && shift
+case "$cmd" in
+  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) exec "$VENV/bin/resnet-parity" "$cmd" "$@" ;;
+esac
