@@ -21,26 +21,22 @@ class CLIError(Exception):
     """An error whose message is shown to the user as is, on one line."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported, so one broken subcommand can't break the others."""
     p = argparse.ArgumentParser(prog="resnet-parity", description=__doc__)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(_module=module)
-        try:
+        if name == command:
             importlib.import_module(module).add_arguments(sp)
-        except ModuleNotFoundError as e:  # a subcommand not built yet in this checkout
-            if e.name != module:
-                raise
-            sp.set_defaults(_missing=True)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if getattr(args, "_missing", False):
-        print(f"resnet-parity: error: '{args.command}' is not available in this version", file=sys.stderr)
-        return 2
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = _parser(command).parse_args(argv)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:

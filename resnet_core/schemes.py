@@ -1,0 +1,259 @@
+"""Naming schemes of the weight files users have, as data; detection and config inference.
+
+A scheme says how a canonical tensor (``layer2.0.downsample.0.weight``, role
+``conv.weight``) is named and laid out in some file. It is data: module renames
+(regular expressions on the canonical module), the slot names and separator of
+one framework (:mod:`resnet_core.names`), that framework's layout, bookkeeping
+tensors to drop, and an optional prefix to strip. The Keras tutorial's
+auto-named layers are mapped by position instead: the k-th Conv2D the tutorial's
+code creates is the k-th canonical conv (Keras' name counters record that order).
+
+Detection compares a file's names with every scheme's expected names for each
+model (names do not depend on num_classes, stem or in_channels); the best
+exact match wins, and when none is exact the error names the closest scheme and
+the tensors that did not fit. The config is then inferred from the shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import names, spec
+
+
+class SchemeError(ValueError):
+    """A file's tensor names follow no known scheme (or not the one asked for)."""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    description: str
+    slots: str  # framework whose slot names and separator the file uses: torch, paddle or keras
+    layout: str  # framework whose tensor layout the file uses
+    module_renames: tuple[tuple[str, str], ...] = ()  # (regex on canonical module, replacement)
+    strip_prefix: str | None = None  # a prefix every name may carry (PyTorch DataParallel's "module.")
+    ignore: tuple[str, ...] = ()  # regexes of bookkeeping entries that are not weights
+    positional: bool = False  # Keras auto-names, mapped by creation order
+    models: tuple[str, ...] = spec.MODELS
+    aliases: tuple[str, ...] = ()
+
+
+_TORCH_IGNORE = (r"(^|\.)num_batches_tracked$",)
+_PADDLE_IGNORE = (r"^StructuredToParameterName@@$",)
+
+SCHEMES: tuple[Scheme, ...] = (
+    Scheme("canonical", "canonical names = PyTorch state_dict = torchvision resnet18", "torch", "torch",
+           strip_prefix="module.", ignore=_TORCH_IGNORE, aliases=("torch", "torchvision")),
+    Scheme("paddle", "Paddle state_dict = paddle.vision resnet18 (BN _mean/_variance, linear weight [in, out])",
+           "paddle", "paddle", ignore=_PADDLE_IGNORE, aliases=("paddle.vision",)),
+    Scheme("keras", "this project's Keras layers (layer/variable, HWIO kernels, Dense [in, out])", "keras", "keras"),
+    Scheme("pytorch-cifar", "kuangliu/pytorch-cifar ResNet18 (shortcut.0/1, linear)", "torch", "torch",
+           module_renames=((r"^(layer\d\.\d)\.downsample\.", r"\1.shortcut."), (r"^fc$", "linear")),
+           strip_prefix="module.", ignore=_TORCH_IGNORE, models=("resnet18",), aliases=("kuangliu",)),
+    Scheme("paddle-writeup", "the Paddle ResNet-18 write-up (layers1..4, downsample conv with bias, classifier)",
+           "paddle", "paddle", module_renames=((r"^layer(\d)\.", r"layers\1."), (r"^fc$", "classifier")),
+           ignore=_PADDLE_IGNORE, models=("resnet18",)),
+    Scheme("keras-tutorial", "the Keras tutorial's MiniModel (auto-named conv2d_N, batch_normalization_N, dense)",
+           "keras", "keras", positional=True, models=("minimodel",)),
+)
+
+# Keras' auto-name of each layer kind, for the positional scheme.
+AUTO_NAMES = {"conv": "conv2d", "bn": "batch_normalization", "linear": "dense"}
+_AUTO_RE = re.compile(r"^(%s)(?:_(\d+))?/" % "|".join(AUTO_NAMES.values()))
+
+
+def scheme_names() -> list[str]:
+    return [s.name for s in SCHEMES] + [a for s in SCHEMES for a in s.aliases]
+
+
+def get(name: str) -> Scheme:
+    for s in SCHEMES:
+        if name == s.name or name in s.aliases:
+            return s
+    raise SchemeError(f"unknown naming scheme {name!r}: expected one of {scheme_names()}")
+
+
+# --------------------------------------------------------------------------- name mapping
+def _skeletons(models: tuple[str, ...]) -> list[spec.Config]:
+    """One config per distinct set of names: names depend on the model and shortcut_bias only."""
+    out: list[spec.Config] = []
+    if "resnet18" in models:
+        out += [spec.ResNet18Config(shortcut_bias=False), spec.ResNet18Config(shortcut_bias=True)]
+    if "minimodel" in models:
+        out.append(spec.MiniModelConfig())
+    return out
+
+
+def expected_names(scheme: Scheme, cfg: spec.Config) -> dict[str, spec.ParamSpec]:
+    """The name each canonical tensor of ``cfg`` has under ``scheme`` (in canonical order)."""
+    out: dict[str, spec.ParamSpec] = {}
+    counters: dict[str, dict[str, int]] = {k: {} for k in AUTO_NAMES}
+    for p in spec.param_specs(cfg):
+        module = p.module
+        if scheme.positional:
+            kind = p.role.split(".")[0]
+            index = counters[kind].setdefault(module, len(counters[kind]))
+            module = AUTO_NAMES[kind] + (f"_{index}" if index else "")
+        for pattern, repl in scheme.module_renames:
+            module = re.sub(pattern, repl, module)
+        out[names.framework_name(scheme.slots, module, p.role)] = p
+    return out
+
+
+def _renumber_auto_names(keys: list[str]) -> dict[str, str]:
+    """Keras auto-names renumbered from 0 per kind, keeping their order (``conv2d_17`` may be the first)."""
+    seen: dict[str, set[int]] = {}
+    for k in keys:
+        m = _AUTO_RE.match(k)
+        if m:
+            seen.setdefault(m.group(1), set()).add(int(m.group(2) or 0))
+    rank = {kind: {n: i for i, n in enumerate(sorted(nums))} for kind, nums in seen.items()}
+    out = {}
+    for k in keys:
+        m = _AUTO_RE.match(k)
+        if not m:
+            out[k] = k
+            continue
+        i = rank[m.group(1)][int(m.group(2) or 0)]
+        out[k] = f"{m.group(1)}{f'_{i}' if i else ''}/{k[m.end():]}"
+    return out
+
+
+@dataclass
+class Match:
+    """How a file's names map onto one model under one scheme."""
+
+    scheme: Scheme
+    skeleton: spec.Config
+    mapping: dict[str, spec.ParamSpec]  # file name -> canonical tensor
+    missing: list[str]  # canonical names with no file tensor
+    unexpected: list[str]  # file names that fit no canonical tensor
+    notes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        return not self.missing and not self.unexpected
+
+    @property
+    def score(self) -> float:
+        total = len(self.mapping) + len(self.missing) + len(self.unexpected)
+        return len(self.mapping) / total if total else 0.0
+
+    @property
+    def model(self) -> str:
+        return spec.model_name(self.skeleton)
+
+
+def match(scheme: Scheme, keys: list[str], cfg: spec.Config) -> Match:
+    """Map the file names ``keys`` onto ``cfg``'s canonical tensors under ``scheme``."""
+    ignored = [k for k in keys if any(re.search(p, k) for p in scheme.ignore)]
+    kept = [k for k in keys if k not in set(ignored)] if ignored else list(keys)
+    notes = []
+    normalized = {k: k for k in kept}
+    if scheme.strip_prefix and kept and all(k.startswith(scheme.strip_prefix) for k in kept):
+        normalized = {k: k[len(scheme.strip_prefix):] for k in kept}
+        notes.append(f"stripped the {scheme.strip_prefix!r} prefix (a model wrapped in DataParallel)")
+    if scheme.positional:
+        renum = _renumber_auto_names(list(normalized.values()))
+        normalized = {k: renum[v] for k, v in normalized.items()}
+        notes.append("Keras auto-named layers mapped by creation order")
+    expected = expected_names(scheme, cfg)
+    mapping = {k: expected[v] for k, v in normalized.items() if v in expected}
+    found = {p.name for p in mapping.values()}
+    missing = [p.name for p in expected.values() if p.name not in found]
+    unexpected = [k for k in kept if k not in mapping]
+    return Match(scheme, cfg, mapping, missing, unexpected, notes, ignored)
+
+
+def _short(items: list[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def describe_mismatch(m: Match) -> str:
+    parts = []
+    if m.missing:
+        parts.append(f"missing {len(m.missing)} canonical tensor(s): {_short(m.missing)}")
+    if m.unexpected:
+        parts.append(f"{len(m.unexpected)} tensor(s) did not fit: {_short(m.unexpected)}")
+    return "; ".join(parts)
+
+
+def detect(keys: list[str], *, scheme: str | None = None, model: str | None = None) -> Match:
+    """The scheme (and model) whose names the file's ``keys`` follow exactly.
+
+    ``scheme`` forces one scheme (``--names``); ``model`` restricts the candidates.
+    Raises :class:`SchemeError` naming the closest scheme and the tensors that did not fit.
+    """
+    if not keys:
+        raise SchemeError("the file holds no tensors")
+    candidates = [get(scheme)] if scheme else list(SCHEMES)
+    models = (model,) if model else spec.MODELS
+    matches = [match(s, keys, cfg) for s in candidates for cfg in _skeletons(tuple(m for m in s.models if m in models))]
+    if not matches:
+        raise SchemeError(f"scheme {scheme!r} does not describe {model!r} (it covers {list(get(scheme).models)})")
+    # Exact matches first, then the largest share of names that fit; ties keep the table's order.
+    best = max(matches, key=lambda m: (m.exact, m.score))
+    if best.exact:
+        return best
+    what = f"{model} " if model else ""
+    if scheme:
+        raise SchemeError(f"the {len(keys)} tensors do not follow the {best.scheme.name!r} scheme for {best.model}: {describe_mismatch(best)}")
+    raise SchemeError(
+        f"no known naming scheme fits the {len(keys)} tensors (not a {what or 'resnet18/minimodel '}checkpoint?): "
+        f"closest is {best.scheme.name!r} for {best.model} ({len(best.mapping)} of {len(best.mapping) + len(best.missing)} "
+        f"canonical tensors found); {describe_mismatch(best)}; --names chooses a scheme"
+    )
+
+
+def to_canonical(m: Match, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The file's tensors under canonical names and in the canonical layout, in canonical order."""
+    out: dict[str, np.ndarray] = {}
+    by_canonical = {p.name: (k, p) for k, p in m.mapping.items()}
+    for p in spec.param_specs(m.skeleton):
+        if p.name not in by_canonical:
+            continue
+        a = np.asarray(tensors[by_canonical[p.name][0]])
+        perm = getattr(names.ROLES[p.role], f"{m.scheme.layout}_perm", None)
+        # A tensor of the wrong rank is passed on untouched, for check_weights to report by name.
+        out[p.name] = names.from_framework(m.scheme.layout, p.role, a) if perm is None or a.ndim == len(perm) else a
+    return out
+
+
+# --------------------------------------------------------------------------- config inference
+def _dim(weights: Mapping[str, np.ndarray], name: str, axis: int) -> int | None:
+    a = weights.get(name)
+    return int(a.shape[axis]) if a is not None and a.ndim > axis else None
+
+
+def infer_config(skeleton: spec.Config, weights: Mapping[str, np.ndarray], overrides: Mapping[str, Any] | None = None) -> spec.Config:
+    """The config that canonical ``weights`` describe: num_classes, stem, in_channels from shapes.
+
+    ``skeleton`` carries the model and shortcut_bias (known from the names);
+    ``overrides`` win over anything inferred (MiniModel's ``softmax`` cannot be
+    inferred from weights and defaults to the tutorial's ``True``).
+    """
+    kwargs: dict[str, Any] = {}
+    if isinstance(skeleton, spec.ResNet18Config):
+        kwargs["shortcut_bias"] = skeleton.shortcut_bias
+        if (n := _dim(weights, "fc.weight", 0)) is not None:
+            kwargs["num_classes"] = n
+        if (c := _dim(weights, "conv1.weight", 1)) is not None:
+            kwargs["in_channels"] = c
+        k = _dim(weights, "conv1.weight", 2)
+        stems = {st.kernel: name for name, st in spec.STEMS.items()}
+        if k is not None:
+            if k not in stems:
+                known = ", ".join(f"{kk}x{kk} ({s})" for kk, s in stems.items())
+                raise SchemeError(f"conv1 has a {k}x{k} kernel, which matches no stem: expected {known}")
+            kwargs["stem"] = stems[k]
+    else:
+        if (n := _dim(weights, "head.fc.weight", 0)) is not None:
+            kwargs["num_classes"] = n
+    kwargs.update(overrides or {})
+    return spec.make_config(spec.model_name(skeleton), **kwargs)
