@@ -190,3 +190,14 @@ def test_core_imports_no_framework():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_keras_compiled_paths_check_input_too():
+    """After a first predict, Keras may retrace with relaxed (None, ...) shapes; the check must still fire."""
+    fw = require("keras")
+    net = fw.build("resnet18")
+    assert net.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"expects 3 input channels.*received 1 channels"):
+        net.predict(np.zeros((2, 32, 32, 1), np.float32), verbose=0)
+    with pytest.raises(ValueError, match=r"expects 3 input channels.*received 1 channels"):
+        net.evaluate(np.zeros((2, 32, 32, 1), np.float32), np.zeros((2,), np.int64), verbose=0)

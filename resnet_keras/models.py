@@ -106,10 +106,30 @@ class _SpecModel(keras.Model):
     """A functional model that remembers its spec config and checks its input shape."""
 
     def __call__(self, *args: Any, **kwargs: Any):
-        x = args[0] if args else kwargs.get("inputs")
-        if x is not None and hasattr(x, "shape"):
-            spec.check_input_shape(self.spec_config, tuple(x.shape), "NHWC")
+        self._check_array(args[0] if args else kwargs.get("inputs"))
         return super().__call__(*args, **kwargs)
+
+    # Compiled steps may relax the traced shape to (None, None, None, None), which hides a
+    # wrong channel count from __call__; check the concrete array before it gets there.
+    def predict(self, x=None, *args: Any, **kwargs: Any):
+        self._check_array(x)
+        return super().predict(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self._check_array(x)
+        return super().predict_on_batch(x)
+
+    def evaluate(self, x=None, *args: Any, **kwargs: Any):
+        self._check_array(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def fit(self, x=None, *args: Any, **kwargs: Any):
+        self._check_array(x)
+        return super().fit(x, *args, **kwargs)
+
+    def _check_array(self, x: Any) -> None:
+        if hasattr(x, "shape"):
+            spec.check_input_shape(self.spec_config, tuple(x.shape), "NHWC")
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable, **self.spec_config.to_dict()}
