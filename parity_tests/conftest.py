@@ -53,7 +53,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "variant" in names:
         metafunc.parametrize("variant", VARIANT_IDS)
     if "device" in names:
-        metafunc.parametrize("device", selected_devices(metafunc.config))
+        devices = [pytest.param(d, marks=pytest.mark.gpu) if d == "gpu" else d for d in selected_devices(metafunc.config)]
+        metafunc.parametrize("device", devices)
 
 
 def variant_config(variant: str) -> tuple[str, dict, spec.Config]:

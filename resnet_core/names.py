@@ -70,9 +70,13 @@ def to_framework(framework: str, role: str, array: np.ndarray) -> np.ndarray:
 
 
 def from_framework(framework: str, role: str, array: np.ndarray) -> np.ndarray:
-    """``framework``'s layout -> canonical layout (a contiguous copy)."""
+    """``framework``'s layout -> canonical layout (always a contiguous copy).
+
+    Always a copy: ``torch.Tensor.numpy()`` shares memory with the live parameter, so a
+    view would change under a later import or optimizer step.
+    """
     perm = _perm(framework, role)
-    return np.ascontiguousarray(array if perm is None else np.transpose(array, np.argsort(perm)))
+    return np.array(array if perm is None else np.transpose(array, np.argsort(perm)), order="C", copy=True)
 
 
 def framework_shape(framework: str, role: str, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -7,6 +7,8 @@ prepare_keras()  # before keras/tensorflow: keeps a later `import paddle` from c
 from .models import MiniModel, ResNet18, minimodel, resnet18  # noqa: E402
 from .probes import probe_outputs  # noqa: E402
 from .weights import config_of, export_weights, import_weights  # noqa: E402
+from .io import load, save  # noqa: E402
+from .training import gradients, optimizer_step  # noqa: E402
 
 FRAMEWORK = "keras"
 

@@ -7,6 +7,8 @@ prepare_paddle()  # before paddle: refuses clearly where TensorFlow was imported
 from .models import BasicBlock, MiniModel, ResNet18, Unit, minimodel, resnet18  # noqa: E402
 from .probes import probe_outputs  # noqa: E402
 from .weights import config_of, export_weights, import_weights  # noqa: E402
+from .io import load, save  # noqa: E402
+from .training import gradients, optimizer_step  # noqa: E402
 
 FRAMEWORK = "paddle"
 

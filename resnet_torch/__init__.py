@@ -3,6 +3,8 @@
 from .models import BasicBlock, MiniModel, ResNet18, Unit, minimodel, resnet18
 from .probes import probe_outputs
 from .weights import config_of, export_weights, import_weights
+from .io import load, save  # noqa: E402
+from .training import gradients, optimizer_step  # noqa: E402
 
 FRAMEWORK = "torch"
 

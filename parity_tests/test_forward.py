@@ -1,0 +1,99 @@
+"""Level 2, eval-mode forward parity: every probe, in all six directions, at odd sizes too.
+
+For a direction ``a -> b``, ``a`` holds seeded random weights and random BN statistics,
+they travel through ``a``'s ``export_weights`` and ``b``'s ``import_weights``, and both
+run the same input. Every probe (each conv, BN, block and stage output, the logits) must
+agree within :data:`resnet_core.compare.FORWARD_TOL` of ``max(1, max|ref|)``; a failure
+names the first diverging layer. Results are computed once per module by
+:class:`resnet_core.report.Matrix`, which the ``report`` command runs too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from resnet_core import compare, report
+
+from .conftest import require, selected_devices, selected_frameworks
+
+pytestmark = pytest.mark.forward
+
+CASES = [(variant, hw) for variant, sizes in report.EVAL_SIZES.items() for hw in sizes]
+
+
+def needs(config: pytest.Config, *fws: str) -> None:
+    """Skips, saying why, unless every framework is selected (``--framework``) and installed."""
+    chosen = selected_frameworks(config)
+    for fw in fws:
+        if fw not in chosen:
+            pytest.skip(f"needs {fw}, which --framework left out")
+        require(fw)
+
+
+def matrix_for(matrices: dict, device: str, pair: tuple[str, ...]) -> report.Matrix:
+    """The module's Matrix for ``device``; skips with the reason when a framework can't run there."""
+    for fw in pair:
+        mod = require(fw)  # imports in the safe order, or skips saying what is missing
+        if device == "gpu" and (reason := mod.training.gpu_unavailable_reason()):
+            pytest.skip(f"no GPU for {fw}: {reason}")
+    return matrices.setdefault(device, report.Matrix(device))
+
+
+@pytest.fixture(scope="module")
+def matrices() -> dict:
+    return {}
+
+
+# Module-scoped, so pytest runs all directions of one case together: each framework's
+# result is computed once per case and shared, and few results are kept at a time.
+@pytest.fixture(scope="module", params=CASES, ids=[f"{v}-{h}x{w}" for v, (h, w) in CASES])
+def case(request) -> tuple[str, tuple[int, int]]:
+    return request.param
+
+
+def test_eval_forward(matrices, pair, device, case):
+    variant, hw = case
+    result = matrix_for(matrices, device, pair).eval_forward(variant, pair, hw)
+    assert not result.missing, result.message()
+    # every probe, not only the logits: the stage outputs and each layer in between
+    assert len(result.errors) == len(report.spec.probes(report.variant_config(variant)[2])) + 1
+    assert result.passed, result.message()
+
+
+@pytest.mark.gpu
+def test_tf32_error_figure(matrices, pair, pytestconfig, record_testsuite_property):
+    """On a GPU, parity holds with TF32 off; the error with TF32 on is recorded as a figure."""
+    if "gpu" not in selected_devices(pytestconfig):
+        pytest.skip("GPU levels not selected: run with --device gpu or --device all")
+    m = matrix_for(matrices, "gpu", pair)
+    variant, hw = "resnet18-imagenet", report.EVAL_SIZES["resnet18-imagenet"][0]
+    off = m.eval_forward(variant, pair, hw)
+    on = m.eval_forward(variant, pair, hw, tf32=True)
+    record_testsuite_property(f"tf32_off_max_error_{pair[0]}_to_{pair[1]}", f"{off.max_error:.3e}")
+    record_testsuite_property(f"tf32_on_max_error_{pair[0]}_to_{pair[1]}", f"{on.max_error:.3e}")
+    print(f"{pair[0]} -> {pair[1]} {variant} {hw}: max error TF32 off {off.max_error:.2e}, TF32 on {on.max_error:.2e}")
+    assert off.passed, off.message()
+    assert on.max_error < float("inf"), on.message()
+
+
+def test_failure_message_names_layer_and_predecessors():
+    """The report format itself: culprit by canonical name, its errors, the layers before it."""
+    import numpy as np
+
+    cfg = report.variant_config("resnet18-cifar")[2]
+    names = [p.name for p in report.spec.probes(cfg)] + ["output"]
+    rng = np.random.default_rng(0)
+    ref = {n: rng.standard_normal((2, 4)).astype(np.float32) for n in names}
+    got = {n: v.copy() for n, v in ref.items()}
+    culprit = names.index("layer3.0.conv2")
+    for n in names[culprit:]:
+        got[n] = got[n] + 1e-3  # diverges from here on, like a real mistake does
+    result = compare.compare_probes(cfg, ref, got, label="synthetic")
+    msg = result.message()
+    assert not result.passed and result.first_divergence.name == "layer3.0.conv2"
+    assert "first diverging layer in execution order is 'layer3.0.conv2'" in msg
+    assert "max-abs 1.000e-03" in msg and "relative" in msg
+    for n in names[culprit - compare.PRECEDING:culprit]:  # the layers just before it, marked ok
+        assert any(line.strip().startswith(n + " ") and line.rstrip().endswith(("ok", "]")) for line in msg.splitlines()), n
+    for stage in ("maxpool", "layer1.1", "layer2.1"):  # earlier stage outputs are listed too
+        assert any(line.strip().startswith(stage + " ") for line in msg.splitlines()), stage
