@@ -20,6 +20,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import pytest
 
 from resnet_core import frameworks, spec
+from resnet_core.spec import variant_config  # noqa: F401  (re-exported for the tests)
 from resnet_core.names import FRAMEWORKS
 
 VARIANT_IDS = [vid for _, _, vid in spec.VARIANTS]
@@ -57,11 +58,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("device", devices)
 
 
-def variant_config(variant: str) -> tuple[str, dict, spec.Config]:
-    for model, kwargs, vid in spec.VARIANTS:
-        if vid == variant:
-            return model, dict(kwargs), spec.make_config(model, **kwargs)
-    raise KeyError(variant)
 
 
 def require(framework: str):

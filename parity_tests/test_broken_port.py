@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resnet_core import compare, report, spec
+from resnet_core import compare, spec
 
 from .conftest import require, selected_frameworks
 from .test_forward import matrix_for, needs
@@ -72,7 +72,7 @@ def test_same_padding_at_stride_2_is_named(matrices, pytestconfig, reference, ca
     keras_pkg = require("keras")
     m = matrix_for(matrices, "cpu", (reference, "keras"))
     variant = "resnet18-cifar" if stem == "cifar" else "resnet18-imagenet"
-    _, kwargs, cfg = report.variant_config(variant)
+    _, kwargs, cfg = spec.variant_config(variant)
     broken = keras_pkg.models.ResNet18(**kwargs, _strided_padding="same")
     keras_pkg.import_weights(broken, m.exported(variant, reference))
     got = keras_pkg.probe_outputs(broken, m.input(variant, hw))
@@ -106,7 +106,7 @@ def test_wrong_bn_epsilon_is_named(matrices, pytestconfig, framework, module):
     require(reference)
     m = matrix_for(matrices, "cpu", (reference, framework))
     variant, hw = "resnet18-cifar", (32, 32)
-    _, kwargs, cfg = report.variant_config(variant)
+    _, kwargs, cfg = spec.variant_config(variant)
     broken = pkg.build("resnet18", **kwargs)
     pkg.import_weights(broken, m.exported(variant, reference))
     _set_bn_epsilon(framework, broken, module, 1e-3)
@@ -134,7 +134,7 @@ def test_corrupted_weights_are_named(matrices, pair, kind):
     a, b = pair
     m = matrix_for(matrices, "cpu", pair)
     variant, hw = "resnet18-cifar", (32, 32)
-    cfg = report.variant_config(variant)[2]
+    cfg = spec.variant_config(variant)[2]
     corrupted, expected = _corrupt(m.exported(variant, a), kind)
     net = m.model(b, variant)
     m.mod(b).import_weights(net, corrupted)  # the strict import accepts it: every shape is right

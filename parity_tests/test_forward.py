@@ -5,20 +5,20 @@ they travel through ``a``'s ``export_weights`` and ``b``'s ``import_weights``, a
 run the same input. Every probe (each conv, BN, block and stage output, the logits) must
 agree within :data:`resnet_core.compare.FORWARD_TOL` of ``max(1, max|ref|)``; a failure
 names the first diverging layer. Results are computed once per module by
-:class:`resnet_core.report.Matrix`, which the ``report`` command runs too.
+:class:`resnet_core.parity.Matrix`, which the ``report`` command runs too.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from resnet_core import compare, report
+from resnet_core import compare, parity, spec
 
 from .conftest import require, selected_devices, selected_frameworks
 
 pytestmark = pytest.mark.forward
 
-CASES = [(variant, hw) for variant, sizes in report.EVAL_SIZES.items() for hw in sizes]
+CASES = [(variant, hw) for variant, sizes in parity.EVAL_SIZES.items() for hw in sizes]
 
 
 def needs(config: pytest.Config, *fws: str) -> None:
@@ -30,13 +30,13 @@ def needs(config: pytest.Config, *fws: str) -> None:
         require(fw)
 
 
-def matrix_for(matrices: dict, device: str, pair: tuple[str, ...]) -> report.Matrix:
+def matrix_for(matrices: dict, device: str, pair: tuple[str, ...]) -> parity.Matrix:
     """The module's Matrix for ``device``; skips with the reason when a framework can't run there."""
     for fw in pair:
         mod = require(fw)  # imports in the safe order, or skips saying what is missing
         if device == "gpu" and (reason := mod.training.gpu_unavailable_reason()):
             pytest.skip(f"no GPU for {fw}: {reason}")
-    return matrices.setdefault(device, report.Matrix(device))
+    return matrices.setdefault(device, parity.Matrix(device))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_eval_forward(matrices, pair, device, case):
     result = matrix_for(matrices, device, pair).eval_forward(variant, pair, hw)
     assert not result.missing, result.message()
     # every probe, not only the logits: the stage outputs and each layer in between
-    assert len(result.errors) == len(report.spec.probes(report.variant_config(variant)[2])) + 1
+    assert len(result.errors) == len(spec.probes(spec.variant_config(variant)[2])) + 1
     assert result.passed, result.message()
 
 
@@ -66,7 +66,7 @@ def test_tf32_error_figure(matrices, pair, pytestconfig, record_testsuite_proper
     if "gpu" not in selected_devices(pytestconfig):
         pytest.skip("GPU levels not selected: run with --device gpu or --device all")
     m = matrix_for(matrices, "gpu", pair)
-    variant, hw = "resnet18-imagenet", report.EVAL_SIZES["resnet18-imagenet"][0]
+    variant, hw = "resnet18-imagenet", parity.EVAL_SIZES["resnet18-imagenet"][0]
     off = m.eval_forward(variant, pair, hw)
     on = m.eval_forward(variant, pair, hw, tf32=True)
     record_testsuite_property(f"tf32_off_max_error_{pair[0]}_to_{pair[1]}", f"{off.max_error:.3e}")
@@ -80,8 +80,8 @@ def test_failure_message_names_layer_and_predecessors():
     """The report format itself: culprit by canonical name, its errors, the layers before it."""
     import numpy as np
 
-    cfg = report.variant_config("resnet18-cifar")[2]
-    names = [p.name for p in report.spec.probes(cfg)] + ["output"]
+    cfg = spec.variant_config("resnet18-cifar")[2]
+    names = [p.name for p in spec.probes(cfg)] + ["output"]
     rng = np.random.default_rng(0)
     ref = {n: rng.standard_normal((2, 4)).astype(np.float32) for n in names}
     got = {n: v.copy() for n, v in ref.items()}

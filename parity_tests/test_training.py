@@ -2,7 +2,7 @@
 
 Every test runs over all model variants and all six directions (``a -> b``: ``a``'s random
 weights and BN statistics exported by ``a`` and imported by ``b``), through
-:class:`resnet_core.report.Matrix`. Gradients and optimizer steps are compared in float64
+:class:`resnet_core.parity.Matrix`. Gradients and optimizer steps are compared in float64
 (why: docs/framework-differences.md, "ReLU kinks"); the weights travel in float32 as a user's
 would and are cast afterwards. Where the frameworks differ by design, the expected relation
 is asserted: PyTorch's running_var takes the unbiased batch variance, Keras' and Paddle's the
@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from resnet_core import compare, report, spec
+from resnet_core import compare, parity, spec
 
 from .conftest import VARIANT_IDS
 from .test_forward import matrix_for, needs
@@ -46,7 +46,7 @@ def test_train_forward(matrices, pair, device, model_variant):
 def test_gradients(matrices, pair, device, model_variant):
     """Cross-entropy gradients of every trainable canonical tensor, within 1e-5 of each one's norm."""
     result = matrix_for(matrices, device, pair).gradient_parity(model_variant, pair)
-    cfg = report.variant_config(model_variant)[2]
+    cfg = spec.variant_config(model_variant)[2]
     assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg) if p.trainable][::-1]  # backward order
     assert result.passed, result.message()
 
@@ -74,7 +74,7 @@ def test_biases_before_batch_statistics_get_zero_gradient(matrices, framework, m
 
 
 @pytest.mark.optimizer
-@pytest.mark.parametrize("optimizer", list(report.OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(parity.OPTIMIZERS))
 def test_optimizer_step(matrices, pair, device, model_variant, optimizer):
     """Weight updates and BN running statistics after SGD (momentum, weight decay) or Adam agree.
 
@@ -82,7 +82,7 @@ def test_optimizer_step(matrices, pair, device, model_variant, optimizer):
     so this also asserts it in every direction that involves PyTorch.
     """
     result = matrix_for(matrices, device, pair).optimizer_parity(model_variant, pair, optimizer)
-    cfg = report.variant_config(model_variant)[2]
+    cfg = spec.variant_config(model_variant)[2]
     assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg)][::-1]  # backward order
     assert result.passed, result.message()
 
@@ -96,11 +96,11 @@ def test_bn_running_var_relation(matrices, pytestconfig, model_variant, other):
     """
     needs(pytestconfig, "torch", other)
     m = matrix_for(matrices, "cpu", ("torch", other))
-    cfg = report.variant_config(model_variant)[2]
+    cfg = spec.variant_config(model_variant)[2]
     before = m.held("torch", model_variant, "torch")
     assert all(np.array_equal(before[k], v) for k, v in m.held(other, model_variant, "torch").items())
     t_after, o_after = m.step("torch", model_variant, "torch", "sgd"), m.step(other, model_variant, "torch", "sgd")
-    keep = (1 - spec.bn_spec(cfg).momentum) ** report.SGD["steps"]
+    keep = (1 - spec.bn_spec(cfg).momentum) ** parity.SGD["steps"]
     n = m.bn_samples(model_variant)
     smallest = min(n, key=n.get)
     for p in spec.param_specs(cfg):
@@ -123,7 +123,7 @@ def test_bn_sample_counts_match_the_probes(matrices, pytestconfig, model_variant
     """The n used for n/(n-1) (from the spec) is the N*H*W each BN really sees."""
     needs(pytestconfig, "torch")
     m = matrix_for(matrices, "cpu", ("torch",))
-    outs = m.probes("torch", model_variant, "torch", report.TRAIN_SIZES[model_variant], True)
+    outs = m.probes("torch", model_variant, "torch", parity.TRAIN_SIZES[model_variant], True)
     got = {name: int(np.prod(outs[name].shape)) // outs[name].shape[1] for name in m.bn_samples(model_variant)}
     assert got == m.bn_samples(model_variant)
 
@@ -154,8 +154,8 @@ def test_adam_epsilon_at_defaults(matrices, pytestconfig, record_testsuite_prope
     needs(pytestconfig, "torch", "keras", "paddle")
     m = matrix_for(matrices, "cpu", ("torch", "keras", "paddle"))
     variant = "resnet18-cifar"  # no conv biases: no gradient is zero in exact arithmetic (Adam would normalise noise)
-    cfg = report.variant_config(variant)[2]
-    x, y = m.input(variant, report.TRAIN_SIZES[variant]), m.labels(variant)
+    cfg = spec.variant_config(variant)[2]
+    x, y = m.input(variant, parity.TRAIN_SIZES[variant]), m.labels(variant)
     lr, betas = 1e-3, (0.9, 0.999)  # the three frameworks' default lr and betas
     defaults = {"torch": 1e-8, "keras": 1e-7, "paddle": 1e-8}
     assert {fw: m.mod(fw).training.DEFAULT_ADAM_EPSILON for fw in defaults} == defaults
@@ -204,9 +204,9 @@ def test_keras_weight_decay_is_decoupled(matrices, pytestconfig):
     needs(pytestconfig, "torch", "keras")
     m = matrix_for(matrices, "cpu", ("torch", "keras"))
     variant = "minimodel"
-    cfg = report.variant_config(variant)[2]
-    x, y = m.input(variant, report.TRAIN_SIZES[variant]), m.labels(variant)
-    hp = {k: v for k, v in report.SGD.items() if k != "optimizer"}
+    cfg = spec.variant_config(variant)[2]
+    x, y = m.input(variant, parity.TRAIN_SIZES[variant]), m.labels(variant)
+    hp = {k: v for k, v in parity.SGD.items() if k != "optimizer"}
     w0 = m.exported(variant, "torch")
     torch_after = m.mod("torch").optimizer_step(m.load_float64("torch", variant, "torch"), x, y, "sgd", **hp)
     keras_after = m.mod("keras").optimizer_step(m.load_float64("keras", variant, "torch"), x, y, "sgd",
@@ -220,7 +220,7 @@ def test_keras_weight_decay_is_decoupled(matrices, pytestconfig):
 
 def test_gradient_failure_names_the_culprit_in_backward_order():
     """A backward mistake in one layer spoils its gradients and every earlier layer's: the report walks backward."""
-    cfg = report.variant_config("resnet18-cifar")[2]
+    cfg = spec.variant_config("resnet18-cifar")[2]
     names = [p.name for p in spec.param_specs(cfg) if p.trainable]
     rng = np.random.default_rng(0)
     ref = {n: rng.standard_normal(4) for n in names}

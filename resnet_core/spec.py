@@ -289,6 +289,14 @@ def make_config(model: str, **kwargs: Any) -> Config:
     return cls(**kwargs)
 
 
+def variant_config(variant: str) -> tuple[str, dict[str, Any], Config]:
+    """(model, builder kwargs, config) of a variant id from :data:`VARIANTS`."""
+    for model, kwargs, vid in VARIANTS:
+        if vid == variant:
+            return model, dict(kwargs), make_config(model, **kwargs)
+    raise ValueError(f"unknown variant {variant!r}: expected one of {[v for _, _, v in VARIANTS]}")
+
+
 def model_name(cfg: Config) -> str:
     return "resnet18" if isinstance(cfg, ResNet18Config) else "minimodel"
 

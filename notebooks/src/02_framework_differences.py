@@ -425,7 +425,7 @@ plt.show()
 
 # %% [markdown]
 # The project keeps each framework's own statistics update (changing it would mean rewriting BatchNorm), and the
-# parity report states the convention per framework (`resnet_core.report.BN_RUNNING_VAR`) and brings each
+# parity report states the convention per framework (`resnet_core.parity.BN_RUNNING_VAR`) and brings each
 # running-variance increment to the unbiased convention before comparing after a training step.
 
 # %% [markdown]

@@ -1,0 +1,417 @@
+"""The parity matrix: every numerical level, for every variant and framework direction.
+
+:class:`Matrix` is the one place where the numerical levels are computed, for every
+model variant and every ordered framework pair (a *direction* ``a -> b``: ``a`` holds
+seeded random weights and random BN statistics, they are exported with ``a``'s porting
+API and imported into ``b`` with ``b``'s, and the two are run on the same input). The
+parity tests and ``resnet-parity report`` both use it, so they can never measure different things.
+
+Levels: ``structure`` (counts and shapes, from :mod:`resnet_core.summary`), ``eval``
+(every probe in eval mode, at each variant's sizes), ``train`` (every probe with batch
+statistics, dropout off), ``gradients`` (cross-entropy gradients, float64), ``sgd`` and
+``adam`` (weights and BN statistics after optimizer steps, float64).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before any framework loads: PyTorch's OpenMP threads otherwise spin-wait against
+# TensorFlow's and Paddle's pools in the same process, which made the same forward pass
+# 10-50x slower (measured on 2 cores: 0.03 s alone, 0.5-1.7 s with the others loaded).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter would bury the report's table
+
+import gc  # noqa: E402
+import hashlib  # noqa: E402
+import itertools  # noqa: E402
+import math  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any, Iterator  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import compare, frameworks, spec  # noqa: E402
+from .names import FRAMEWORKS  # noqa: E402
+from .spec import variant_config  # noqa: E402
+from .weights import random_input, random_weights  # noqa: E402
+
+# ----------------------------------------------------------------------------- the matrix, as data
+# Eval-forward sizes (height, width): the reference size and an odd, non-square one, which
+# catches padding mistakes that square even sizes hide (and the other way round: TF's 'same'
+# at stride 2 is symmetric on odd sizes and lopsided on even ones).
+EVAL_SIZES: dict[str, tuple[tuple[int, int], ...]] = {
+    "resnet18-cifar": ((32, 32), (45, 37)),
+    "resnet18-cifar-shortcut_bias": ((32, 32), (45, 37)),
+    "resnet18-imagenet": ((224, 224), (199, 173)),
+    "minimodel": ((32, 32),),  # its AveragePooling 4x4 + Dense fix the size
+}
+# Train-mode forward, gradients and optimizer steps. ImageNet runs at an odd size: float64
+# backward at 224x224 costs 1.2-1.8 s per framework (measured), and 65x57 still sends odd and
+# even sizes through every stride-2 layer.
+TRAIN_SIZES: dict[str, tuple[int, int]] = {
+    "resnet18-cifar": (32, 32),
+    "resnet18-cifar-shortcut_bias": (32, 32),
+    "resnet18-imagenet": (65, 57),
+    "minimodel": (32, 32),
+}
+BATCH = 2
+WEIGHT_SEED, DECOY_SEED = 1, 2  # the weights every direction carries; what a destination holds before
+INPUT_SEED, LABEL_SEED = 7, 11
+
+# Optimizer settings. Two SGD steps, so that the momentum buffer carries over; one Adam step.
+# Learning rates and betas are exactly representable in float32: Keras keeps the learning rate
+# in a float32 variable and casts beta through float32 even for float64 weights, which on its
+# own would move a float64 Adam step by 6.4e-6 (beta_2 = 0.999) -- a storage detail, not the
+# formula under test (the catalog has it).
+SGD: dict[str, Any] = {"optimizer": "sgd", "steps": 2, "lr": 2**-3, "momentum": 0.875, "weight_decay": 2**-11}
+ADAM: dict[str, Any] = {"optimizer": "adam", "steps": 1, "lr": 2**-10, "betas": (0.875, 1 - 2**-10), "weight_decay": 2**-11}
+ADAM_EPSILON = 1e-8
+OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
+# How each framework's BN updates running_var: with the unbiased batch variance (sum/(n-1)) or
+# the biased one (sum/n). Increments are brought to the unbiased convention before comparing.
+BN_RUNNING_VAR = {"torch": "unbiased", "keras": "biased", "paddle": "biased"}
+
+LEVELS = ("structure", "eval", "train", "gradients", "sgd", "adam")
+TOLERANCES = {"eval": compare.FORWARD_TOL, "train": compare.TRAIN_FORWARD_TOL, "gradients": compare.GRAD_TOL,
+              "sgd": compare.STEP_TOL, "adam": compare.STEP_TOL}
+PAIRS = tuple(itertools.permutations(FRAMEWORKS, 2))
+
+
+class DeviceUnavailable(RuntimeError):
+    """A framework cannot run on the requested device; the message says why."""
+
+
+
+
+def optimizer_settings(framework: str, optimizer: str) -> dict[str, Any]:
+    """Hyper-parameters under which ``framework``'s optimizer agrees with the others'.
+
+    Adam: Keras applies epsilon to sqrt(v) *before* the bias correction, PyTorch and
+    Paddle after it; after one step Keras' epsilon acts as ``eps / sqrt(1 - beta_2)``, so
+    ``eps * sqrt(1 - beta_2)`` there equals ``eps`` in the other two (exact for step 1).
+    """
+    hp = dict(OPTIMIZERS[optimizer])
+    if optimizer == "adam":
+        beta2, steps = hp["betas"][1], hp["steps"]
+        hp["eps"] = ADAM_EPSILON * math.sqrt(1 - beta2**steps) if framework == "keras" else ADAM_EPSILON
+    return hp
+
+
+@dataclass
+class Row:
+    """One cell of the matrix: a level for a variant and a direction on a device."""
+
+    variant: str
+    direction: tuple[str, str]
+    level: str
+    device: str
+    comparison: compare.Comparison | None = None
+    skipped: str | None = None  # the reason, when the level could not run here
+    detail: str = ""  # e.g. the input size
+    ok: bool = False  # the verdict of a level without a numerical comparison (structure)
+    figure: bool = False  # a measurement reported without a verdict (the error with TF32 on)
+
+    @property
+    def passed(self) -> bool | None:
+        if self.skipped is not None or self.figure:
+            return None
+        return self.comparison.passed if self.comparison is not None else self.ok
+
+    @property
+    def status(self) -> str:
+        if self.figure and self.skipped is None:
+            return "figure"
+        return "skip" if self.passed is None else ("pass" if self.passed else "FAIL")
+
+
+class Matrix:
+    """Builds, transfers and runs the models of every framework, and caches each result.
+
+    Every framework gets the same seeded random weights and BN statistics
+    (:data:`WEIGHT_SEED`). For a direction ``a -> b``, ``a`` imports them, exports them with
+    its own ``export_weights``, and ``b`` imports that with its ``import_weights`` -- after
+    first importing different ("decoy") weights, so a tensor the import failed to write would
+    show. What ``b`` then holds is read back with ``b``'s ``export_weights`` and hashed; a
+    result is a function of (framework, weights held, input), so it is computed once per
+    digest and shared by every direction whose transfer delivered exactly those weights. A
+    lossy or wrong transfer gives another digest and its own computation.
+
+    Models are built once per (framework, variant) and reloaded before every use, because
+    train-mode runs move BN statistics and optimizer steps move weights.
+    """
+
+    def __init__(self, device: str = "cpu", fws: list[str] | tuple[str, ...] | None = None, *, keep: int = 6) -> None:
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'gpu'")
+        self.device = device
+        self.mods: dict[str, ModuleType] = frameworks.load_all(fws) if fws is not None else {}
+        # Models of the most recently used variant, float32 and float64 copies: (fw, dtype) -> model.
+        self._models: OrderedDict[str, dict[tuple[str, str], Any]] = OrderedDict()
+        # Results, least recently used dropped first: a ResNet-18 float64 gradient dict alone is
+        # 90 MB. A level needs one per framework at a time (every direction reuses them).
+        self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+        self._keep = keep
+        self._weights: OrderedDict[tuple[str, int], dict[str, np.ndarray]] = OrderedDict()
+
+    # ------------------------------------------------------------------ models and data
+    def mod(self, fw: str) -> ModuleType:
+        """The framework package, imported on first use (in the safe order, see frameworks.load_all)."""
+        if fw not in self.mods:
+            self.mods.update(frameworks.load_all([*self.mods, fw]))
+        return self.mods[fw]
+
+    def unavailable(self, fw: str) -> str | None:
+        """Why ``fw`` cannot run on this matrix's device, or ``None``."""
+        return self.mod(fw).training.gpu_unavailable_reason() if self.device == "gpu" else None
+
+    def _variant_models(self, variant: str) -> dict[tuple[str, str], Any]:
+        if variant not in self._models:
+            self._models[variant] = {}
+            while len(self._models) > 1:  # a float64 ResNet-18 per framework is 90 MB, plus the framework's copies
+                self._models.popitem(last=False)
+                gc.collect()
+        self._models.move_to_end(variant)
+        return self._models[variant]
+
+    def model(self, fw: str, variant: str) -> Any:
+        """``fw``'s float32 model of ``variant``, built once (and again after another variant was used)."""
+        models = self._variant_models(variant)
+        if (fw, "float32") not in models:
+            model, kwargs, _ = variant_config(variant)
+            models[fw, "float32"] = self.mod(fw).build(model, **kwargs)
+        return models[fw, "float32"]
+
+    def _cached(self, key: tuple, fn) -> dict[str, np.ndarray]:
+        """``fn()``'s dict of arrays, computed once while it stays among the ``keep`` most recent."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        # Copies: PyTorch's export_weights returns numpy views of the live parameters, which
+        # the next import or optimizer step would change under a kept result.
+        out = {k: np.array(v, copy=True) for k, v in fn().items()}
+        self._cache[key] = out
+        while len(self._cache) > self._keep:
+            self._cache.popitem(last=False)
+        return out
+
+    def canonical(self, variant: str, seed: int = WEIGHT_SEED) -> dict[str, np.ndarray]:
+        """The seeded canonical random weights and BN statistics (kept for the two latest variants)."""
+        key = (variant, seed)
+        if key not in self._weights:
+            self._weights[key] = random_weights(variant_config(variant)[2], seed)
+            while len(self._weights) > 4:
+                self._weights.popitem(last=False)
+        self._weights.move_to_end(key)
+        return self._weights[key]
+
+    def load(self, fw: str, variant: str, source: str) -> tuple[Any, str]:
+        """``fw``'s model holding the weights as ``source`` exports them, and a digest of what it holds."""
+        src = self.model(source, variant)
+        self.mod(source).import_weights(src, self.canonical(variant))
+        net = src
+        if fw != source:
+            net = self.model(fw, variant)
+            self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
+            self.mod(fw).import_weights(net, self.mod(source).export_weights(src))
+        return net, _digest(self.mod(fw).export_weights(net))
+
+    def exported(self, variant: str, source: str) -> dict[str, np.ndarray]:
+        """The weights as ``source`` exports them: what a transfer from ``source`` carries (a copy)."""
+        return self.held(source, variant, source)
+
+    def _load_float64(self, fw: str, variant: str, source: str) -> tuple[Any, str]:
+        net, digest = self.load(fw, variant, source)
+        models = self._variant_models(variant)
+        models[fw, "float64"] = self.mod(fw).training.cast_model(net, "float64", into=models.get((fw, "float64")))
+        return models[fw, "float64"], digest
+
+    def load_float64(self, fw: str, variant: str, source: str) -> Any:
+        """A float64 copy of :meth:`load`'s model (one per framework and variant, overwritten each time)."""
+        return self._load_float64(fw, variant, source)[0]
+
+    @staticmethod
+    def input(variant: str, hw: tuple[int, int]) -> np.ndarray:
+        return random_input(variant_config(variant)[2], BATCH, *hw, seed=INPUT_SEED)
+
+    @staticmethod
+    def labels(variant: str) -> np.ndarray:
+        cfg = variant_config(variant)[2]
+        return np.random.default_rng(LABEL_SEED).integers(0, cfg.num_classes, BATCH)
+
+    @contextmanager
+    def on_device(self, fw: str, net: Any) -> Iterator[Any]:
+        reason = self.unavailable(fw)
+        if reason:
+            raise DeviceUnavailable(f"{fw} on gpu: {reason}")
+        with self.mod(fw).training.on_device(net, self.device) as placed:
+            yield placed
+
+    # ------------------------------------------------------------------ raw results
+    def probes(self, fw: str, variant: str, source: str, hw: tuple[int, int], training: bool = False,
+               tf32: bool = False) -> dict[str, np.ndarray]:
+        """Every probe output of ``fw`` holding the weights transferred from ``source``."""
+        net, digest = self.load(fw, variant, source)
+
+        def run() -> dict[str, np.ndarray]:
+            with self.on_device(fw, net) as placed, (self.mod(fw).training.tf32(True) if tf32 else _null()):
+                return self.mod(fw).probe_outputs(placed, self.input(variant, hw), training=training)
+        return self._cached(("probes", fw, variant, digest, hw, training, tf32), run)
+
+    def gradients(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
+        """Float64 cross-entropy gradients of ``fw`` holding the weights transferred from ``source``."""
+        net, digest = self.load(fw, variant, source)
+
+        def run() -> dict[str, np.ndarray]:
+            net64, _ = self._load_float64(fw, variant, source)
+            with self.on_device(fw, net64) as placed:
+                return self.mod(fw).gradients(placed, self.input(variant, TRAIN_SIZES[variant]), self.labels(variant))
+        return self._cached(("gradients", fw, variant, digest), run)
+
+    def step(self, fw: str, variant: str, source: str, optimizer: str) -> dict[str, np.ndarray]:
+        """Every canonical tensor (float64) of ``fw`` after the optimizer steps of :data:`OPTIMIZERS`."""
+        net, digest = self.load(fw, variant, source)
+
+        def run() -> dict[str, np.ndarray]:
+            net64, _ = self._load_float64(fw, variant, source)
+            with self.on_device(fw, net64) as placed:
+                return self.mod(fw).optimizer_step(placed, self.input(variant, TRAIN_SIZES[variant]), self.labels(variant),
+                                                   **optimizer_settings(fw, optimizer))
+        return self._cached(("step", fw, variant, digest, optimizer), run)
+
+    def held(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
+        """What ``fw`` holds after the transfer from ``source``, read back with ``fw``'s export (float32, a copy)."""
+        net, _ = self.load(fw, variant, source)
+        return {k: np.array(v, copy=True) for k, v in self.mod(fw).export_weights(net).items()}
+
+    def bn_samples(self, variant: str) -> dict[str, int]:
+        """Samples per channel (N*H*W) that each BN averages over at the training size."""
+        _, _, cfg = variant_config(variant)
+        h, w = TRAIN_SIZES[variant]
+        return {m: BATCH * hh * ww for m, (hh, ww) in _bn_shapes(cfg, h, w).items()}
+
+    def increments(self, fw: str, variant: str, source: str, optimizer: str) -> dict[str, np.ndarray]:
+        """What the optimizer steps changed, in one convention for every framework.
+
+        Trainable tensors: ``after - before``. BN running statistics: ``after - (1 - m)^k before``
+        (the part the batches contributed); running_var increments of a framework that uses the
+        biased batch variance are multiplied by ``n / (n - 1)``, PyTorch's unbiased convention.
+        """
+        _, _, cfg = variant_config(variant)
+        before = self.held(fw, variant, source)
+        after = self.step(fw, variant, source, optimizer)
+        keep = (1.0 - spec.bn_spec(cfg).momentum) ** OPTIMIZERS[optimizer]["steps"]
+        n = self.bn_samples(variant)
+        out = {}
+        for p in spec.param_specs(cfg):
+            a, b = np.asarray(after[p.name], dtype=np.float64), before[p.name].astype(np.float64)
+            if p.trainable:
+                out[p.name] = a - b
+                continue
+            inc = a - keep * b
+            if p.role == "bn.running_var" and BN_RUNNING_VAR[fw] == "biased":
+                inc = inc * (n[p.module] / (n[p.module] - 1))
+            out[p.name] = inc
+        return out
+
+    # ------------------------------------------------------------------ the levels
+    def eval_forward(self, variant: str, pair: tuple[str, str], hw: tuple[int, int], *, tf32: bool = False) -> compare.Comparison:
+        a, b = pair
+        cfg = variant_config(variant)[2]
+        ref = self.probes(a, variant, a, hw, False, tf32)
+        got = self.probes(b, variant, a, hw, False, tf32)
+        mode = "eval forward, TF32 on" if tf32 else "eval forward"
+        return compare.compare_probes(cfg, ref, got, tol=compare.FORWARD_TOL,
+                                      label=f"{mode} {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}")
+
+    def train_forward(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
+        a, b = pair
+        cfg, hw = variant_config(variant)[2], TRAIN_SIZES[variant]
+        ref = self.probes(a, variant, a, hw, True)
+        got = self.probes(b, variant, a, hw, True)
+        return compare.compare_probes(cfg, ref, got, tol=compare.TRAIN_FORWARD_TOL,
+                                      label=f"train-mode forward {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}")
+
+    def gradient_parity(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
+        a, b = pair
+        cfg = variant_config(variant)[2]
+        ref, got = self.gradients(a, variant, a), self.gradients(b, variant, a)
+        total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in ref.values()))
+        names = [p.name for p in spec.param_specs(cfg) if p.trainable]
+        return compare.compare_tensors(ref, got, tol=compare.GRAD_TOL, names=names, floor=compare.GRAD_FLOOR_REL * total,
+                                       backward=True, label=f"gradients (float64) {variant} on {self.device}: {a} -> {b}")
+
+    def optimizer_parity(self, variant: str, pair: tuple[str, str], optimizer: str) -> compare.Comparison:
+        a, b = pair
+        cfg = variant_config(variant)[2]
+        ref, got = self.increments(a, variant, a, optimizer), self.increments(b, variant, a, optimizer)
+        hp = OPTIMIZERS[optimizer]
+        return compare.compare_tensors(ref, got, tol=compare.STEP_TOL, names=[p.name for p in spec.param_specs(cfg)],
+                                       backward=True, label=f"{optimizer} x{hp['steps']} (float64, updates and BN statistics) {variant} "
+                                             f"on {self.device}: {a} -> {b}")
+
+    def level(self, level: str, variant: str, pair: tuple[str, str],
+              sizes: tuple[tuple[int, int], ...] | None = None) -> list[Row]:
+        """The rows of one level (``eval`` gives one per size, default :data:`EVAL_SIZES`) for a variant and direction."""
+        for fw in pair:
+            reason = self.unavailable(fw)
+            if reason:
+                return [Row(variant, pair, level, self.device, skipped=f"{fw}: {reason}")]
+        if level == "eval":
+            return [Row(variant, pair, level, self.device, self.eval_forward(variant, pair, hw), detail=f"{hw[0]}x{hw[1]}")
+                    for hw in (sizes or EVAL_SIZES[variant])]
+        hw = TRAIN_SIZES[variant]
+        detail = f"{hw[0]}x{hw[1]}"
+        if level == "train":
+            return [Row(variant, pair, level, self.device, self.train_forward(variant, pair), detail=detail)]
+        if level == "gradients":
+            return [Row(variant, pair, level, self.device, self.gradient_parity(variant, pair), detail=detail)]
+        if level in OPTIMIZERS:
+            return [Row(variant, pair, level, self.device, self.optimizer_parity(variant, pair, level), detail=detail)]
+        raise ValueError(f"unknown level {level!r}: expected one of {list(LEVELS[1:])}")
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield
+
+
+def _digest(weights: dict[str, np.ndarray]) -> str:
+    """A hash of a canonical weight dict: names, shapes, dtypes and bytes."""
+    h = hashlib.sha1()
+    for name, a in weights.items():
+        a = np.ascontiguousarray(a)
+        h.update(f"{name}:{a.shape}:{a.dtype};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _bn_shapes(cfg: spec.Config, height: int, width: int) -> dict[str, tuple[int, int]]:
+    """Spatial size (H, W) of every BN's input, from the specification alone."""
+    out: dict[str, tuple[int, int]] = {}
+    h, w = height, width
+    if isinstance(cfg, spec.MiniModelConfig):
+        for u in spec.minimodel_units(cfg):
+            if u.pool:
+                h, w = h // 2, w // 2
+            out[f"{u.name}.bn1"] = out[f"{u.name}.bn2"] = (h, w)
+        out["head.bn"] = (h, w)
+        return out
+
+    def conv(size: int, k: int, s: int, p: int) -> int:
+        return (size + 2 * p - k) // s + 1
+
+    st = cfg.stem_spec
+    h, w = conv(h, st.kernel, st.stride, st.padding), conv(w, st.kernel, st.stride, st.padding)
+    out["bn1"] = (h, w)
+    if st.maxpool:
+        h, w = conv(h, 3, 2, 1), conv(w, 3, 2, 1)
+    for b in spec.resnet18_blocks(cfg):
+        # conv1 (3x3, pad 1) and the 1x1 pad-0 projection give the same size at the block's stride
+        h, w = conv(h, 3, b.stride, 1), conv(w, 3, b.stride, 1)
+        for bn in ("bn1", "bn2") + (("downsample.1",) if b.projection else ()):
+            out[f"{b.name}.{bn}"] = (h, w)
+    return out
