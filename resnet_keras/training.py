@@ -18,11 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from resnet_core import names, spec
+from resnet_core.training import OPTIMIZERS, check_batch, check_dtype
 
 from .weights import _variable, config_of, export_weights
 
-OPTIMIZERS = ("sgd", "adam")
-DTYPES = ("float32", "float64")
 DEFAULT_ADAM_EPSILON = 1e-7  # keras.optimizers.Adam's default, applied before the bias correction
 
 
@@ -34,8 +33,7 @@ def cast_model(model: keras.Model, dtype: str, *, into: keras.Model | None = Non
     ``into`` (an earlier copy of a model of the same config), its values are
     overwritten instead, which saves the rebuild.
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: expected one of {list(DTYPES)}")
+    check_dtype(dtype)
     config_of(model)
     if into is None:
         saved = keras.config.dtype_policy()
@@ -50,17 +48,6 @@ def cast_model(model: keras.Model, dtype: str, *, into: keras.Model | None = Non
     return into
 
 
-def _check_batch(cfg: spec.Config, x: np.ndarray, labels: np.ndarray, steps: int = 1) -> np.ndarray:
-    """Validate a training batch (NCHW input, integer class labels) and return the labels as int64."""
-    spec.check_input_shape(cfg, tuple(np.shape(x)), "NCHW")
-    y = np.asarray(labels)
-    if y.shape != (np.shape(x)[0],) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= cfg.num_classes:
-        raise ValueError(f"labels must be {np.shape(x)[0]} integer classes in [0, {cfg.num_classes}) for a batch of "
-                         f"{np.shape(x)[0]}; received a {y.dtype} array of shape {y.shape}"
-                         + (f" with values {y.min()}..{y.max()}" if y.size and np.issubdtype(y.dtype, np.number) else ""))
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, received {steps!r}")
-    return y.astype(np.int64)
 
 
 def _trainable(model: keras.Model, cfg: spec.Config) -> dict[str, tuple[spec.ParamSpec, keras.Variable]]:
@@ -82,7 +69,7 @@ def _dropout_off(model: keras.Model) -> Iterator[None]:
 
 def _loss_and_grads(model: keras.Model, cfg: spec.Config, x: np.ndarray, labels: np.ndarray, variables: list):
     """Train-mode forward (dropout off), mean cross-entropy of the logits, and its gradients."""
-    y = _check_batch(cfg, x, labels)
+    y = check_batch(cfg, x, labels)
     logits_name = next(p.name for p in spec.probes(cfg) if p.stage == "logits")
     logits_model = keras.Model(model.inputs[0], model.get_layer(logits_name).output)
     xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
@@ -125,7 +112,7 @@ def optimizer_step(model: keras.Model, x: np.ndarray, labels: np.ndarray, optimi
     BatchNorm's moving statistics are updated by each step's forward pass.
     """
     cfg = config_of(model)
-    _check_batch(cfg, x, labels, steps)
+    check_batch(cfg, x, labels, steps)
     params = _trainable(model, cfg)
     variables = [v for _, v in params.values()]
     opt = make_optimizer(optimizer, lr=lr, momentum=momentum, betas=betas, eps=eps,

@@ -18,11 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from resnet_core import names, spec
+from resnet_core.training import OPTIMIZERS, check_batch, check_dtype
 
 from .weights import config_of, export_weights
 
-OPTIMIZERS = ("sgd", "adam")
-DTYPES = ("float32", "float64")
 DEFAULT_ADAM_EPSILON = 1e-8  # torch.optim.Adam's default, applied after the bias correction
 
 
@@ -32,8 +31,7 @@ def cast_model(model: nn.Module, dtype: str, *, into: nn.Module | None = None) -
     With ``into`` (an earlier copy of a model of the same config), its values are
     overwritten instead, which saves building a new copy.
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: expected one of {list(DTYPES)}")
+    check_dtype(dtype)
     config_of(model)
     if into is None:
         return copy.deepcopy(model).to(getattr(torch, dtype))
@@ -50,17 +48,6 @@ def _logits_module(model: nn.Module, cfg: spec.Config) -> nn.Module:
     return dict(model.named_modules())[name]
 
 
-def _check_batch(cfg: spec.Config, x: np.ndarray, labels: np.ndarray, steps: int = 1) -> np.ndarray:
-    """Validate a training batch (NCHW input, integer class labels) and return the labels as int64."""
-    spec.check_input_shape(cfg, tuple(np.shape(x)), "NCHW")
-    y = np.asarray(labels)
-    if y.shape != (np.shape(x)[0],) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= cfg.num_classes:
-        raise ValueError(f"labels must be {np.shape(x)[0]} integer classes in [0, {cfg.num_classes}) for a batch of "
-                         f"{np.shape(x)[0]}; received a {y.dtype} array of shape {y.shape}"
-                         + (f" with values {y.min()}..{y.max()}" if y.size and np.issubdtype(y.dtype, np.number) else ""))
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, received {steps!r}")
-    return y.astype(np.int64)
 
 
 def _trainable(model: nn.Module, cfg: spec.Config) -> dict[str, tuple[spec.ParamSpec, nn.Parameter]]:
@@ -70,7 +57,7 @@ def _trainable(model: nn.Module, cfg: spec.Config) -> dict[str, tuple[spec.Param
 
 def _loss(model: nn.Module, cfg: spec.Config, x: np.ndarray, labels: np.ndarray) -> torch.Tensor:
     """Train-mode forward (dropout off) and mean cross-entropy of the logits."""
-    y = _check_batch(cfg, x, labels)
+    y = check_batch(cfg, x, labels)
     device = next(model.parameters()).device
     captured: list[torch.Tensor] = []
     handle = _logits_module(model, cfg).register_forward_hook(lambda _m, _i, out: captured.append(out))
@@ -117,7 +104,7 @@ def optimizer_step(model: nn.Module, x: np.ndarray, labels: np.ndarray, optimize
     forward pass. ``eps=None`` is the framework's own Adam default.
     """
     cfg = config_of(model)
-    _check_batch(cfg, x, labels, steps)
+    check_batch(cfg, x, labels, steps)
     opt = make_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, betas=betas, eps=eps)
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
