@@ -114,11 +114,7 @@ SLOW_SETTINGS = {"torch": {"compile"}, "keras": {"xla"}}
 THREADS_AS_SET = {"torch": "torch_threads", "keras": "tf_intra_op_threads", "paddle": "omp_threads"}
 
 # Known failures, asserted as such so that a fix shows up here: (framework, model, setting) -> error text.
-KNOWN_FAILURES = {
-    # paddle.jit.save converts forward() with the AST transcriber, which cannot convert the loop over
-    # spec.minimodel_units(...) in resnet_paddle's MiniModel.forward (TypeError in transformed code).
-    ("paddle", "minimodel", "inference"): "In transformed code",
-}
+KNOWN_FAILURES: dict[tuple[str, str, str], str] = {}
 
 
 def test_smoke_every_setting(framework, tmp_path):

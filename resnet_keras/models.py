@@ -2,8 +2,9 @@
 
 Read side by side with ``resnet_torch/models.py`` and ``resnet_paddle/models.py``:
 the same blocks, the same names, in the same order. Functional API, every layer
-named after its canonical module, only ``keras.layers``/``keras.ops`` (no ``tf.*``),
-so the models also run on Keras' torch and jax backends. Input is NHWC.
+named after its canonical module, only ``keras.layers``/``keras.ops`` (no ``tf.*``).
+Known gap: Keras' torch backend rejects the dotted layer names (torch module names can't
+contain '.'), so today the models build on the TensorFlow backend only. Input is NHWC.
 """
 
 from __future__ import annotations

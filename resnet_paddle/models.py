@@ -153,8 +153,19 @@ class MiniModel(nn.Layer):
     def forward(self, x: Tensor) -> Tensor:
         spec.check_input_shape(self.config, tuple(x.shape), "NCHW")
         x = self.stem(x)
-        for u in spec.minimodel_units(self.config):
-            x = getattr(self, u.name)(x)
+        # One call per line, no loop: paddle.jit.to_static can't convert a loop over the spec.
+        x = self.unit1(x)
+        x = self.unit2(x)
+        x = self.unit3(x)
+        x = self.unit4(x)
+        x = self.unit5(x)
+        x = self.unit6(x)
+        x = self.unit7(x)
+        x = self.unit8(x)
+        x = self.unit9(x)
+        x = self.unit10(x)
+        x = self.unit11(x)
+        x = self.unit12(x)
         x = self.head(x)
         return x
 
