@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import pytest
 
-from resnet_core import cli, convert, spec
+from resnet_core import cli, compare, convert, spec
 from resnet_core.weights import random_input, random_weights
 
 from .conftest import require, variant_config
@@ -40,17 +40,14 @@ def input_size(cfg: spec.Config) -> int:
 
 
 def scaled_error(got: np.ndarray, ref: np.ndarray) -> float:
-    """max |got - ref| / max(1, max |ref|): max-abs error relative to the tensor's scale."""
-    ref = ref.astype(np.float64)
-    return float(np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref)))))
+    """max |got - ref| / max(1, max |ref|), the parity suite's criterion (inf on a shape or NaN problem)."""
+    return compare.probe_error("", ref, got).error
 
 
 def assert_same_outputs(got: dict[str, np.ndarray], ref: dict[str, np.ndarray], cfg: spec.Config, where: str) -> None:
     """Every probe, in execution order, so a failure names the first diverging layer."""
-    for name in [p.name for p in spec.probes(cfg)] + ["output"]:
-        assert got[name].shape == ref[name].shape, f"{where}: {name} shape {got[name].shape} != {ref[name].shape}"
-        err = scaled_error(got[name], ref[name])
-        assert err <= TOL, f"{where}: probe {name} differs by {err:.3g} (scaled max-abs; tolerance {TOL})"
+    result = compare.compare_probes(cfg, ref, got, tol=TOL, label=where)
+    assert result.passed, result.message()
 
 
 def assert_bit_identical(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:

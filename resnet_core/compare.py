@@ -80,14 +80,21 @@ def _finite_max_abs(a: np.ndarray) -> float:
     return float(np.max(np.abs(a))) if a.size else 0.0
 
 
-def probe_error(name: str, ref: np.ndarray, got: np.ndarray, stage: str | None = None) -> ProbeError:
-    """Max-abs error of ``got`` against ``ref``, scaled by ``max(1, max|ref|)``."""
-    ref = np.asarray(ref, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64)
+def _unusable(name: str, ref: np.ndarray, got: np.ndarray, stage: str | None) -> ProbeError | None:
+    """An infinite error with the reason, where shapes differ or a value is NaN/Inf; else None."""
     if ref.shape != got.shape:
         return ProbeError(name, np.inf, 1.0, np.inf, stage, f"shape {got.shape}, expected {ref.shape}")
     if not np.isfinite(got).all() or not np.isfinite(ref).all():
         return ProbeError(name, np.inf, 1.0, np.inf, stage, "NaN/Inf values")
+    return None
+
+
+def probe_error(name: str, ref: np.ndarray, got: np.ndarray, stage: str | None = None) -> ProbeError:
+    """Max-abs error of ``got`` against ``ref``, scaled by ``max(1, max|ref|)``."""
+    ref = np.asarray(ref, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    if (bad := _unusable(name, ref, got, stage)) is not None:
+        return bad
     max_abs = _finite_max_abs(got - ref)
     peak = _finite_max_abs(ref)
     rel = max_abs / peak if peak > 0 else (0.0 if max_abs == 0 else np.inf)
@@ -103,10 +110,8 @@ def tensor_error(name: str, ref: np.ndarray, got: np.ndarray, floor: float = 0.0
     """
     ref = np.asarray(ref, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
-    if ref.shape != got.shape:
-        return ProbeError(name, np.inf, 1.0, np.inf, None, f"shape {got.shape}, expected {ref.shape}")
-    if not np.isfinite(got).all() or not np.isfinite(ref).all():
-        return ProbeError(name, np.inf, 1.0, np.inf, None, "NaN/Inf values")
+    if (bad := _unusable(name, ref, got, None)) is not None:
+        return bad
     diff = float(np.linalg.norm(got - ref))
     norm = float(np.linalg.norm(ref))
     rel = diff / norm if norm > 0 else (0.0 if diff == 0 else np.inf)
