@@ -57,10 +57,10 @@ def parse(text: str) -> list[tuple[str, str]]:
     out = []
     for kind, lines in cells:
         if kind == "markdown":
-            bad = [l for l in lines if l and not l.startswith("#")]
+            bad = [line for line in lines if line and not line.startswith("#")]
             if bad:
                 raise ValueError(f"markdown cell line is not a '# ' comment: {bad[0]!r}")
-            lines = [l[2:] if l.startswith("# ") else l[1:] for l in lines]
+            lines = [line[2:] if line.startswith("# ") else line[1:] for line in lines]
         src = "\n".join(lines).strip("\n")
         if src:
             out.append((kind, src))
@@ -96,7 +96,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if out.output_type == "display_data" and not _visible_text(out.get("data", {})):
                 continue  # e.g. the empty <pre> rich emits when Keras' summary() goes to print_fn
             if out.output_type == "stream" and out.name == "stderr":
-                lines = [l for l in out.text.splitlines(keepends=True) if not NOISE.search(l)]
+                lines = [line for line in out.text.splitlines(keepends=True) if not NOISE.search(line)]
                 if not "".join(lines).strip():
                     continue
                 out.text = "".join(lines)

@@ -2,7 +2,7 @@
 
 The FLOP figures are the ones stated in the benchmark issue; the per-layer count is also checked
 against the shapes a real PyTorch forward pass produces, so the spec walk in
-:mod:`resnet_core.flops` is not checked against itself. The smoke runs the real command in a
+:mod:`resnet_core.spec.flops` is not checked against itself. The smoke runs the real command in a
 subprocess and reads the files it writes; it measures nothing (no timing is asserted).
 """
 
@@ -15,9 +15,10 @@ import sys
 import numpy as np
 import pytest
 
-from resnet_core import bench, cli, flops, spec
+from resnet_core import bench, cli, frameworks, spec
+from resnet_core.spec import flops
 
-from .conftest import require, variant_config
+from .helpers import require
 
 pytestmark = pytest.mark.bench
 
@@ -29,7 +30,9 @@ ISSUE_GMACS = [
 ]
 
 
-@pytest.mark.parametrize("model,kwargs,size,gmacs", ISSUE_GMACS, ids=["resnet18-cifar", "resnet18-imagenet", "minimodel"])
+@pytest.mark.parametrize(
+    "model,kwargs,size,gmacs", ISSUE_GMACS, ids=["resnet18-cifar", "resnet18-imagenet", "minimodel"]
+)
 def test_macs_match_the_issue(model, kwargs, size, gmacs):
     # The issue rounds to 3 digits and says "about": allow one unit in the last stated digit.
     assert flops.macs(spec.make_config(model, **kwargs), size, size) / 1e9 == pytest.approx(gmacs, abs=1e-3)
@@ -40,7 +43,8 @@ def test_macs_match_the_issue(model, kwargs, size, gmacs):
 
 def test_macs_equal_a_count_from_a_real_forward_pass(variant):
     """Per-layer MACs from the output shapes PyTorch produces (an independent walk of the network)."""
-    model, kwargs, cfg = variant_config(variant)
+    v = spec.variant(variant)
+    model, kwargs, cfg = v.model, dict(v.kwargs), v.config
     net = require("torch").build(model, **kwargs).eval()
     import torch
 
@@ -52,6 +56,7 @@ def test_macs_equal_a_count_from_a_real_forward_pass(variant):
                 counted[name] = out[0].numel() * mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
             else:
                 counted[name] = mod.in_features * mod.out_features
+
         return f
 
     for name, mod in net.named_modules():
@@ -73,11 +78,14 @@ def test_macs_reject_a_bad_input_size():
         flops.macs(spec.make_config("resnet18", stem="imagenet"), 16, 16)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--batch-size", "0"], "--batch-size must be >= 1, received 0"),
-    (["--setting", "turbo"], "unknown --setting ['turbo']"),
-    (["--repeats", "-1"], "--repeats must be >= 1, received -1"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--batch-size", "0"], "--batch-size must be >= 1, received 0"),
+        (["--setting", "turbo"], "unknown --setting ['turbo']"),
+        (["--repeats", "-1"], "--repeats must be >= 1, received -1"),
+    ],
+)
 def test_bad_options_are_one_line_errors(argv, message, capsys, tmp_path):
     assert cli.main(["bench", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
@@ -89,9 +97,25 @@ def _bench(tmp_path, *argv: str) -> tuple[dict, str]:
     out = tmp_path / "out"
     # One thread: the smoke measures nothing, and on a busy CI runner OpenMP pools with more threads than
     # free cores stall at every barrier (a 5x slower smoke was seen here with 2 threads and 1 busy core).
-    p = subprocess.run([sys.executable, "-m", "resnet_core.cli", "bench", "--smoke", "--device", "cpu", "--threads", "1",
-                        "--out", str(out), *argv],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "resnet_core.cli",
+            "bench",
+            "--smoke",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert sorted(f.name for f in out.iterdir()) == ["bench.json", "bench.md"]  # no temporary file left behind
     md = (out / "bench.md").read_text()
@@ -121,10 +145,18 @@ def test_smoke_every_setting(framework, tmp_path):
     """Every setting runs, is timed and reported, and computes what plain eager computes."""
     require(framework)
     settings = [s.name for s in bench.SETTINGS[framework] if s.name not in SLOW_SETTINGS.get(framework, ())]
-    rep, md = _bench(tmp_path, "--framework", framework, "--model", "minimodel", "--no-conversion",
-                     *[a for s in settings for a in ("--setting", s)])
+    rep, md = _bench(
+        tmp_path,
+        "--framework",
+        framework,
+        "--model",
+        "minimodel",
+        "--no-conversion",
+        *[a for s in settings for a in ("--setting", s)],
+    )
     assert {"cpu", "cpu_flags", "usable_cpus"} <= set(rep["machine"]) and rep["machine"]["threads"] == 1
-    assert rep["peak"]["cpu"]["gflops"] > 0 and rep["flops"]["minimodel"]["gmacs_per_image"] == pytest.approx(0.2148, abs=1e-4)
+    assert rep["peak"]["cpu"]["gflops"] > 0
+    assert rep["flops"]["minimodel"]["gmacs_per_image"] == pytest.approx(0.2148, abs=1e-4)
     assert all(w["rc"] == 0 for w in rep["workers"])
     meta = next(w["meta"] for w in rep["workers"] if w["job"].startswith("framework"))
     assert str(meta[THREADS_AS_SET[framework]]) == "1"  # the thread count reached the framework
@@ -134,7 +166,8 @@ def test_smoke_every_setting(framework, tmp_path):
     for (mode, setting), r in got.items():
         known = KNOWN_FAILURES.get((framework, "minimodel", setting))
         if known:
-            assert r["status"] == "failed" and known in r["error"], f"known failure fixed? remove it from KNOWN_FAILURES: {r}"
+            fixed = f"known failure fixed? remove it from KNOWN_FAILURES: {r}"
+            assert r["status"] == "failed" and known in r["error"], fixed
             assert f"| {mode} | {setting} | failed:" in md
             continue
         assert r["status"] == "ok", r.get("error")
@@ -147,13 +180,17 @@ def test_smoke_every_setting(framework, tmp_path):
 
 def test_smoke_references_and_conversion(tmp_path):
     """Our ResNet-18 against paddle.vision's (same weights: same outputs), torchvision's row, and the port timing."""
-    fws = [f for f in ("torch", "paddle") if bench.frameworks.installed(f)]
+    fws = [f for f in ("torch", "paddle") if frameworks.installed(f)]
     if "paddle" not in fws:
         pytest.skip("paddle is not installed (pip install 'resnet-parity[paddle]')")
-    rep, md = _bench(tmp_path, *[a for f in fws for a in ("--framework", f)], "--model", "resnet18-imagenet",
-                     "--setting", "eager")
-    refs = {r["framework"]: r for r in rep["results"]
-            if r["impl"] != "ours" and (r["mode"] == "eval" or r["status"] == "unavailable")}
+    rep, md = _bench(
+        tmp_path, *[a for f in fws for a in ("--framework", f)], "--model", "resnet18-imagenet", "--setting", "eager"
+    )
+    refs = {
+        r["framework"]: r
+        for r in rep["results"]
+        if r["impl"] != "ours" and (r["mode"] == "eval" or r["status"] == "unavailable")
+    }
     pv = refs["paddle"]
     assert pv["impl"] == "paddle.vision.models.resnet18" and pv["status"] == "ok"
     # Same network, same weights, same eager kernels: the outputs must agree to float32 rounding.

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resnet_core import compare, spec
+from resnet_core import spec
+from resnet_core.parity import compare
 
-from .conftest import require, selected_frameworks
-from .test_forward import matrix_for, needs
+from .helpers import matrix_for, needs, require, selected_frameworks
 
 pytestmark = pytest.mark.forward
 
@@ -35,6 +35,7 @@ def first_lopsided_conv(cfg: spec.ResNet18Config, height: int, width: int) -> st
     ``(ceil(n / s) - 1) * s + k - n``: for stride 2 and odd ``k`` that is symmetric on an odd
     side and one short at the top/left on an even side, unlike PyTorch's ``padding=(k-1)//2``.
     """
+
     def out(n: int, k: int, s: int, p: int) -> int:
         return (n + 2 * p - k) // s + 1
 
@@ -58,7 +59,7 @@ def _assert_named(result: compare.Comparison, expected: str) -> None:
     assert result.first_divergence.name == expected, msg
     assert f"first diverging layer in execution order is '{expected}'" in msg
     names = [e.name for e in result.errors]
-    before = names[:names.index(expected)]
+    before = names[: names.index(expected)]
     assert all(result.by_name()[n].passes(result.tol) for n in before), msg  # everything before it agrees
     assert "max-abs" in msg and "relative" in msg
 
@@ -72,7 +73,8 @@ def test_same_padding_at_stride_2_is_named(matrices, pytestconfig, reference, ca
     keras_pkg = require("keras")
     m = matrix_for(matrices, "cpu", (reference, "keras"))
     variant = "resnet18-cifar" if stem == "cifar" else "resnet18-imagenet"
-    _, kwargs, cfg = spec.variant_config(variant)
+    v = spec.variant(variant)
+    kwargs, cfg = dict(v.kwargs), v.config
     broken = keras_pkg.models.ResNet18(**kwargs, _strided_padding="same")
     keras_pkg.import_weights(broken, m.exported(variant, reference))
     got = keras_pkg.probe_outputs(broken, m.input(variant, hw))
@@ -106,13 +108,17 @@ def test_wrong_bn_epsilon_is_named(matrices, pytestconfig, framework, module):
     require(reference)
     m = matrix_for(matrices, "cpu", (reference, framework))
     variant, hw = "resnet18-cifar", (32, 32)
-    _, kwargs, cfg = spec.variant_config(variant)
+    v = spec.variant(variant)
+    kwargs, cfg = dict(v.kwargs), v.config
     broken = pkg.build("resnet18", **kwargs)
     pkg.import_weights(broken, m.exported(variant, reference))
     _set_bn_epsilon(framework, broken, module, 1e-3)
-    result = compare.compare_probes(cfg, m.probes(reference, variant, reference, hw),
-                                    pkg.probe_outputs(broken, m.input(variant, hw)),
-                                    label=f"{reference} -> {framework} with BN epsilon 1e-3 at {module}")
+    result = compare.compare_probes(
+        cfg,
+        m.probes(reference, variant, reference, hw),
+        pkg.probe_outputs(broken, m.input(variant, hw)),
+        label=f"{reference} -> {framework} with BN epsilon 1e-3 at {module}",
+    )
     _assert_named(result, module)
 
 
@@ -124,7 +130,10 @@ def _corrupt(weights: dict[str, np.ndarray], kind: str) -> tuple[dict[str, np.nd
         out[name] = np.ascontiguousarray(np.swapaxes(out[name], 2, 3))
         return out, "layer1.1.conv2"
     module = "layer2.0.downsample.1"  # gamma and running_var swapped, as a get_weights() order mix-up does
-    out[f"{module}.weight"], out[f"{module}.running_var"] = weights[f"{module}.running_var"], weights[f"{module}.weight"]
+    out[f"{module}.weight"], out[f"{module}.running_var"] = (
+        weights[f"{module}.running_var"],
+        weights[f"{module}.weight"],
+    )
     return out, module
 
 
@@ -134,10 +143,14 @@ def test_corrupted_weights_are_named(matrices, pair, kind):
     a, b = pair
     m = matrix_for(matrices, "cpu", pair)
     variant, hw = "resnet18-cifar", (32, 32)
-    cfg = spec.variant_config(variant)[2]
+    cfg = spec.variant(variant).config
     corrupted, expected = _corrupt(m.exported(variant, a), kind)
     net = m.model(b, variant)
     m.mod(b).import_weights(net, corrupted)  # the strict import accepts it: every shape is right
-    result = compare.compare_probes(cfg, m.probes(a, variant, a, hw), m.mod(b).probe_outputs(net, m.input(variant, hw)),
-                                    label=f"{a} -> {b} with {kind}")
+    result = compare.compare_probes(
+        cfg,
+        m.probes(a, variant, a, hw),
+        m.mod(b).probe_outputs(net, m.input(variant, hw)),
+        label=f"{a} -> {b} with {kind}",
+    )
     _assert_named(result, expected)

@@ -15,11 +15,9 @@ import numpy as np
 import pytest
 
 from resnet_core import spec
-
 from resnet_core.names import FRAMEWORKS
 
-from .conftest import require
-from .test_forward import needs
+from .helpers import needs, require
 
 pytestmark = pytest.mark.catalog
 
@@ -27,8 +25,23 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "docs" / "framework-differences.md"
 TEST_ID = re.compile(r"`(parity_tests/test_\w+\.py)::(test_\w+)`")
 # Topics the issue requires the catalog to cover (matched, case-insensitive, in a row's first column).
-REQUIRED_TOPICS = ["layout", "padding", "momentum", "epsilon", "variance", "parameter count", "optimizer epsilon",
-                   "weight decay", "dtype", "tf32", "import order", "flatten", "max-pool", "dropout", "num_batches_tracked"]
+REQUIRED_TOPICS = [
+    "layout",
+    "padding",
+    "momentum",
+    "epsilon",
+    "variance",
+    "parameter count",
+    "optimizer epsilon",
+    "weight decay",
+    "dtype",
+    "tf32",
+    "import order",
+    "flatten",
+    "max-pool",
+    "dropout",
+    "num_batches_tracked",
+]
 
 
 def _rows() -> list[list[str]]:
@@ -127,7 +140,9 @@ def _bn_train_step(framework: str, x: np.ndarray, old_mean: np.ndarray, old_var:
 
 
 def test_bn_running_statistics_update(fw, framework):
-    """running = (1 - m) * running + m * batch, PyTorch's m (Keras, Paddle take 1 - m); only PyTorch's running_var uses n-1."""
+    """running = (1 - m) * running + m * batch, PyTorch's m (Keras, Paddle take 1 - m).
+
+    Only PyTorch's running_var uses n-1."""
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((2, 4, 3, 3)) * 2 + 1).astype(np.float32)  # n = 18: 1/(n-1) is visible
     old_mean, old_var = rng.uniform(-1, 1, 4).astype(np.float32), rng.uniform(0.5, 2, 4).astype(np.float32)
@@ -207,13 +222,19 @@ def test_torch_num_batches_tracked(pytestconfig):
 
 
 def test_default_dtypes(all_three):
-    """All three default to float32, but only Keras casts a float64 (numpy's default) input; PyTorch and Paddle refuse it."""
+    """All three default to float32, but only Keras casts a float64 (numpy's default) input.
+
+    PyTorch and Paddle refuse it."""
     rt, rk, rp = require("torch"), require("keras"), require("paddle")
     import keras
     import paddle
     import torch
 
-    assert (torch.get_default_dtype(), keras.config.floatx(), paddle.get_default_dtype()) == (torch.float32, "float32", "float32")
+    assert (torch.get_default_dtype(), keras.config.floatx(), paddle.get_default_dtype()) == (
+        torch.float32,
+        "float32",
+        "float32",
+    )
     x64 = np.zeros((1, 3, 32, 32))  # numpy's default float64
     assert torch.from_numpy(x64).dtype == torch.float64 and paddle.to_tensor(x64).dtype == paddle.float64
     with pytest.raises(RuntimeError):
@@ -262,18 +283,24 @@ def _tf32_state(framework: str) -> dict[str, object]:
 
 
 def test_tf32_defaults_and_switches(fw, framework):
-    """TF32 is on by default for convolutions in all three (PyTorch: not matmuls); the suite's switch turns it off and back."""
-    default = {"torch": {"conv": "tf32", "matmul": "none"}, "keras": {"all": True}, "paddle": {"cudnn": True}}[framework]
+    """TF32 is on by default for convolutions in all three (PyTorch: not matmuls).
+
+    The suite's switch turns it off and back."""
+    default = {"torch": {"conv": "tf32", "matmul": "none"}, "keras": {"all": True}, "paddle": {"cudnn": True}}[
+        framework
+    ]
     off = {"torch": {"conv": "ieee", "matmul": "ieee"}, "keras": {"all": False}, "paddle": {"cudnn": False}}[framework]
     assert _tf32_state(framework) == default
-    with fw.training.tf32(False):
+    with fw.tf32(False):
         assert _tf32_state(framework) == off
     assert _tf32_state(framework) == default
 
 
 # ----------------------------------------------------------------------------- layers
 def test_flatten_order(pytestconfig):
-    """Flatten after NHWC (Keras) orders features (h, w, c), after NCHW (PyTorch, Paddle) (c, h, w); equal only for 1x1."""
+    """Flatten after NHWC (Keras) orders features (h, w, c), after NCHW (PyTorch, Paddle) (c, h, w).
+
+    Equal only for 1x1."""
     needs(pytestconfig, "torch", "keras")
     import keras
     import torch
@@ -284,13 +311,15 @@ def test_flatten_order(pytestconfig):
         k = keras.ops.convert_to_numpy(keras.layers.Flatten()(np.transpose(x, (0, 2, 3, 1))))
         assert np.array_equal(t, k) == same
     # ... and both models pool to 1x1 before flattening, so their Dense/Linear weights need no permutation
-    for model, kwargs, _ in spec.VARIANTS:
+    for model, kwargs in ((v.model, dict(v.kwargs)) for v in spec.VARIANTS.values()):
         cfg = spec.make_config(model, **kwargs)
         assert spec.stage_shapes(cfg, 32, 32)["pool"][1:] == (1, 1)
 
 
 def test_maxpool_padding_value(all_three):
-    """PyTorch and Paddle pad max-pooling with -inf; Keras' ZeroPadding2D + valid pooling pads 0 -- equal after a ReLU only."""
+    """PyTorch and Paddle pad max-pooling with -inf; Keras' ZeroPadding2D + valid pooling pads 0.
+
+    Equal after a ReLU only."""
     import keras
     import paddle
     import torch
@@ -344,7 +373,9 @@ def test_cross_entropy_conventions(all_three):
 
 
 def test_default_initializers(all_three):
-    """Fresh models differ: conv kernels start U(+-1/sqrt(fan_in)) (PyTorch), Glorot-uniform (Keras), N(0, 2/fan_in) (Paddle)."""
+    """Fresh models differ.
+
+    Conv kernels start U(+-1/sqrt(fan_in)) (PyTorch), Glorot-uniform (Keras), N(0, 2/fan_in) (Paddle)."""
     import keras
     import paddle
     import torch

@@ -18,10 +18,10 @@ import sys
 import numpy as np
 import pytest
 
-from resnet_core import checkpoint, cli, convert, spec
+from resnet_core import atomic, cli, porting, spec
 from resnet_core.weights import random_weights
 
-from .conftest import require
+from .helpers import require
 
 pytestmark = pytest.mark.porting
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def weights() -> dict[str, np.ndarray]:
 def canonical(tmp_path, weights) -> pathlib.Path:
     path = tmp_path / "src" / "model.safetensors"
     path.parent.mkdir()
-    checkpoint.write(path, CFG, weights, "torch")
+    porting.canonical.write(path, CFG, weights, "torch")
     return path
 
 
@@ -86,17 +86,23 @@ def test_truncated_canonical_file(canonical, tmp_path, capsys):
     assert_refused(["convert", canonical, tmp_path / "out.safetensors"], capsys, "truncated", str(canonical))
 
 
-@pytest.mark.parametrize("case, header, data, message", [
+# fmt: off
+CORRUPTED_SAFETENSORS = [  # case, header, data, message
     ("garbage header", None, b"", "corrupted safetensors header (not valid JSON"),
     ("huge header length", None, b"", "header length"),
-    ("offsets out of range", {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8, "out of range"),
+    ("offsets out of range", {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8,
+     "out of range"),
     ("overlap", {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                  "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, "overlaps"),
     ("hole", {"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 8, "hole in the data section"),
     ("unknown dtype", {"a": {"dtype": "F8X", "shape": [1], "data_offsets": [0, 1]}}, b"\0", "unknown dtype 'F8X'"),
     ("size mismatch", {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "needs 12 bytes"),
     ("bad metadata", {"__metadata__": {"format": 1}}, b"", "__metadata__ must map str to str"),
-])
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case, header, data, message", CORRUPTED_SAFETENSORS)
 def test_corrupted_safetensors(case, header, data, message, tmp_path, capsys):
     src = tmp_path / "bad.safetensors"
     if case == "garbage header":
@@ -121,8 +127,12 @@ def test_truncated_native_files(tmp_path, weights, capsys):
         f.create_dataset("layers/conv2d/vars/0", data=np.zeros((3, 3, 3, 64), np.float32))
     keras_zip = tmp_path / "m.keras"
     keras_zip.write_bytes(b"PK\x03\x04 this is not a zip archive")
-    for path, label in ((pt, "PyTorch state dict"), (pdparams, "Paddle state dict"), (h5, "Keras weights file"),
-                        (keras_zip, "Keras model archive")):
+    for path, label in (
+        (pt, "PyTorch state dict"),
+        (pdparams, "Paddle state dict"),
+        (h5, "Keras weights file"),
+        (keras_zip, "Keras model archive"),
+    ):
         if path.suffix != ".keras":
             _truncate(path, 0.4)
         assert_refused(["convert", path, tmp_path / "out.safetensors"], capsys, f"as a {label}: truncated or corrupted")
@@ -135,36 +145,52 @@ def test_other_architecture_names_the_closest_scheme(tmp_path, weights, capsys):
     for k in [k for k in weights if k.startswith("layer1.1.")]:
         other[k.replace("layer1.1.", "layer1.2.")] = weights[k]
     src = tmp_path / "resnet34ish.safetensors"
-    checkpoint.save_file(src, other)  # plain safetensors, no metadata: the names must be detected
-    assert_refused(["convert", src, tmp_path / "out.safetensors"], capsys,
-                   "no known naming scheme fits the 112 tensors", "closest is 'canonical' for resnet18",
-                   "did not fit: layer1.2.conv1.weight")
+    porting.canonical.save_file(src, other)  # plain safetensors, no metadata: the names must be detected
+    assert_refused(
+        ["convert", src, tmp_path / "out.safetensors"],
+        capsys,
+        "no known naming scheme fits the 112 tensors",
+        "closest is 'canonical' for resnet18",
+        "did not fit: layer1.2.conv1.weight",
+    )
 
 
 def test_other_model_in_metadata(tmp_path, weights, capsys):
     src = tmp_path / "r50.safetensors"
-    meta = checkpoint.metadata_for(CFG, "torch") | {"model": "resnet50"}
-    checkpoint.save_file(src, weights, meta)
-    assert_refused(["convert", src, tmp_path / "out.safetensors"], capsys, "holds model 'resnet50'", "expected one of ['resnet18', 'minimodel']")
+    meta = porting.canonical.metadata_for(CFG, "torch") | {"model": "resnet50"}
+    porting.canonical.save_file(src, weights, meta)
+    assert_refused(
+        ["convert", src, tmp_path / "out.safetensors"],
+        capsys,
+        "holds model 'resnet50'",
+        "expected one of ['resnet18', 'minimodel']",
+    )
 
 
 def _edited(tmp_path, weights, edit) -> pathlib.Path:
     w = dict(weights)
     edit(w)
     src = tmp_path / "edited.safetensors"
-    checkpoint.save_file(src, w, checkpoint.metadata_for(CFG, "torch"))
+    porting.canonical.save_file(src, w, porting.canonical.metadata_for(CFG, "torch"))
     return src
 
 
-@pytest.mark.parametrize("case, edit, message", [
+# fmt: off
+BAD_TENSORS = [  # case, edit, message
     ("missing", lambda w: w.pop("layer1.0.bn1.running_var"), "missing 1 canonical tensor(s): layer1.0.bn1.running_var"),
-    ("extra", lambda w: w.__setitem__("layer1.0.bn3.weight", np.ones(64, np.float32)), "did not fit: layer1.0.bn3.weight"),
+    ("extra", lambda w: w.__setitem__("layer1.0.bn3.weight", np.ones(64, np.float32)),
+     "did not fit: layer1.0.bn3.weight"),
     ("mis-shaped", lambda w: w.__setitem__("fc.weight", np.ones((10, 256), np.float32)),
      "fc.weight expected (10, 512), received (10, 256)"),
     ("transposed", lambda w: w.__setitem__("fc.weight", np.ascontiguousarray(w["fc.weight"].T)),
      "fc.weight expected (10, 512), received (512, 10)"),
-    ("nan", lambda w: w["layer3.0.conv1.weight"].__setitem__((0, 0, 0, 0), np.nan), "NaN/Inf values in 1: layer3.0.conv1.weight"),
-])
+    ("nan", lambda w: w["layer3.0.conv1.weight"].__setitem__((0, 0, 0, 0), np.nan),
+     "NaN/Inf values in 1: layer3.0.conv1.weight"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case, edit, message", BAD_TENSORS)
 def test_bad_tensors(case, edit, message, tmp_path, weights, capsys):
     w = {k: v.copy() for k, v in weights.items()}
     assert_refused(["convert", _edited(tmp_path, w, edit), tmp_path / "out.pdparams"], capsys, message)
@@ -176,21 +202,31 @@ def test_bad_tensors_in_a_native_file(tmp_path, weights, capsys):
     sd["layer2.0.bn2.bias"] = torch.zeros(64)
     src = tmp_path / "m.pt"
     torch.save(sd, src)
-    assert_refused(["convert", src, tmp_path / "out.safetensors"], capsys, "layer2.0.bn2.bias expected (128,), received (64,)")
+    assert_refused(
+        ["convert", src, tmp_path / "out.safetensors"], capsys, "layer2.0.bn2.bias expected (128,), received (64,)"
+    )
 
 
 # --------------------------------------------------------------------------- extensions, existing DST
-@pytest.mark.parametrize("src_name, dst_name, message", [
-    ("model.npz", "out.safetensors", "unsupported extension '.npz' for"),
-    ("model.safetensors", "out.onnx", "unsupported extension '.onnx' for"),
-    ("model.safetensors", "out", "unsupported extension 'no extension'"),
-    ("model.safetensors", "out.h5", "legacy Keras HDF5 model files are read only; write one of"),
-])
+@pytest.mark.parametrize(
+    "src_name, dst_name, message",
+    [
+        ("model.npz", "out.safetensors", "unsupported extension '.npz' for"),
+        ("model.safetensors", "out.onnx", "unsupported extension '.onnx' for"),
+        ("model.safetensors", "out", "unsupported extension 'no extension'"),
+        ("model.safetensors", "out.h5", "legacy Keras HDF5 model files are read only; write one of"),
+    ],
+)
 def test_unsupported_extension(src_name, dst_name, message, canonical, tmp_path, capsys):
     src = canonical.with_name(src_name)
     if src != canonical:
         src.write_bytes(b"whatever")
-    assert_refused(["convert", src, tmp_path / dst_name], capsys, message, ".safetensors, .pt, .pth, .weights.h5, .keras, .pdparams")
+    assert_refused(
+        ["convert", src, tmp_path / dst_name],
+        capsys,
+        message,
+        ".safetensors, .pt, .pth, .weights.h5, .keras, .pdparams",
+    )
 
 
 def test_existing_dst_needs_force(canonical, tmp_path, capsys):
@@ -200,7 +236,7 @@ def test_existing_dst_needs_force(canonical, tmp_path, capsys):
     assert dst.read_bytes() == b"precious"
     rc, out, _ = run(["convert", canonical, dst, "--force"], capsys)
     assert rc == 0 and f"wrote {dst}" in out
-    assert convert.read(dst).config == CFG
+    assert porting.read(dst).config == CFG
 
 
 def test_a_failing_write_leaves_nothing(canonical, tmp_path, capsys, monkeypatch):
@@ -211,7 +247,7 @@ def test_a_failing_write_leaves_nothing(canonical, tmp_path, capsys, monkeypatch
     def fail(*_a, **_k):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(checkpoint.os, "replace", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     assert_refused(["convert", canonical, dst, "--force"], capsys, "disk full (simulated)")
     assert dst.read_bytes() == b"old"
 
@@ -265,39 +301,52 @@ def test_names_override(tmp_path, weights, capsys):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     src = tmp_path / "kuangliu.safetensors"
     safetensors_numpy.save_file(_kuangliu_names(weights), str(src))  # written by the reference library
-    assert_refused(["convert", src, tmp_path / "a.safetensors", "--names", "canonical"], capsys,
-                   "do not follow the 'canonical' scheme for resnet18", "module.layer2.0.shortcut.0.weight")
+    assert_refused(
+        ["convert", src, tmp_path / "a.safetensors", "--names", "canonical"],
+        capsys,
+        "do not follow the 'canonical' scheme for resnet18",
+        "module.layer2.0.shortcut.0.weight",
+    )
     rc, out, _ = run(["convert", src, tmp_path / "b.safetensors", "--names", "pytorch-cifar"], capsys)
     assert rc == 0 and "scheme pytorch-cifar:" in out
     rc, out, _ = run(["convert", src, tmp_path / "c.safetensors"], capsys)  # detected without help
     assert rc == 0 and "scheme pytorch-cifar:" in out
-    got = convert.read(tmp_path / "c.safetensors").weights
+    got = porting.read(tmp_path / "c.safetensors").weights
     assert all(got[k].tobytes() == weights[k].tobytes() for k in weights)
 
 
-@pytest.mark.parametrize("model, kwargs", [
-    ("resnet18", {"stem": "imagenet", "num_classes": 1000}),
-    ("resnet18", {"in_channels": 1, "num_classes": 7, "shortcut_bias": True}),
-    ("minimodel", {"num_classes": 100}),
-])
+@pytest.mark.parametrize(
+    "model, kwargs",
+    [
+        ("resnet18", {"stem": "imagenet", "num_classes": 1000}),
+        ("resnet18", {"in_channels": 1, "num_classes": 7, "shortcut_bias": True}),
+        ("minimodel", {"num_classes": 100}),
+    ],
+)
 def test_config_is_inferred_from_names_and_shapes(model, kwargs, tmp_path):
     cfg = spec.make_config(model, **kwargs)
     src = tmp_path / "bare.safetensors"
-    checkpoint.save_file(src, random_weights(cfg, seed=2))  # no metadata: nothing states the config
-    assert convert.read(src).config == cfg
+    porting.canonical.save_file(src, random_weights(cfg, seed=2))  # no metadata: nothing states the config
+    assert porting.read(src).config == cfg
 
 
 def test_a_stem_of_no_known_kind(tmp_path, weights, capsys):
     w = dict(weights, **{"conv1.weight": np.zeros((64, 3, 5, 5), np.float32)})
     src = tmp_path / "stem5.safetensors"
-    checkpoint.save_file(src, w)
-    assert_refused(["convert", src, tmp_path / "out.safetensors"], capsys,
-                   "conv1 has a 5x5 kernel, which matches no stem: expected 3x3 (cifar), 7x7 (imagenet)")
+    porting.canonical.save_file(src, w)
+    assert_refused(
+        ["convert", src, tmp_path / "out.safetensors"],
+        capsys,
+        "conv1 has a 5x5 kernel, which matches no stem: expected 3x3 (cifar), 7x7 (imagenet)",
+    )
 
 
 def test_model_option(canonical, tmp_path, capsys):
-    assert_refused(["convert", canonical, tmp_path / "out.safetensors", "--model", "minimodel"], capsys,
-                   "holds a resnet18, not a minimodel")
+    assert_refused(
+        ["convert", canonical, tmp_path / "out.safetensors", "--model", "minimodel"],
+        capsys,
+        "holds a resnet18, not a minimodel",
+    )
 
 
 # --------------------------------------------------------------------------- the file format
@@ -309,10 +358,14 @@ def test_safetensors_interoperate_with_the_reference_library(canonical, tmp_path
         n = int.from_bytes(f.read(8), "little")
         meta = json.loads(f.read(n))["__metadata__"]
     assert meta["model"] == "resnet18" and json.loads(meta["config"]) == CFG.to_dict()
-    assert meta["format_version"] == str(checkpoint.FORMAT_VERSION) and meta["framework"] == "torch"
-    mixed = {"f16": np.arange(6, dtype=np.float16).reshape(2, 3), "i64": np.arange(4), "u8": np.arange(3, dtype=np.uint8)}
+    assert meta["format_version"] == str(porting.canonical.FORMAT_VERSION) and meta["framework"] == "torch"
+    mixed = {
+        "f16": np.arange(6, dtype=np.float16).reshape(2, 3),
+        "i64": np.arange(4),
+        "u8": np.arange(3, dtype=np.uint8),
+    }
     safetensors_numpy.save_file(mixed, str(tmp_path / "mixed.safetensors"), metadata={"k": "v"})
-    got, meta = checkpoint.load_file(tmp_path / "mixed.safetensors")
+    got, meta = porting.canonical.load_file(tmp_path / "mixed.safetensors")
     assert meta == {"k": "v"} and all(got[k].dtype == v.dtype and (got[k] == v).all() for k, v in mixed.items())
 
 
@@ -320,22 +373,30 @@ def test_safetensors_interoperate_with_the_reference_library(canonical, tmp_path
 def test_conversion_imports_only_the_frameworks_it_needs(canonical, tmp_path, weights):
     pdparams = tmp_path / "m.pdparams"
     with open(pdparams, "wb") as f:  # paddle.save's layout, written without Paddle
-        pickle.dump({k.replace("running_mean", "_mean").replace("running_var", "_variance"):
-                     (v.T.copy() if k == "fc.weight" else v) for k, v in weights.items()}, f, protocol=4)
+        pickle.dump(
+            {
+                k.replace("running_mean", "_mean").replace("running_var", "_variance"): (
+                    v.T.copy() if k == "fc.weight" else v
+                )
+                for k, v in weights.items()
+            },
+            f,
+            protocol=4,
+        )
     code = f"""
 import sys
-from resnet_core import convert
+from resnet_core import porting
 FW = ("torch", "tensorflow", "keras", "paddle", "jax")
-convert.convert({str(canonical)!r}, {str(tmp_path / 'a.safetensors')!r})
+porting.convert({str(canonical)!r}, {str(tmp_path / "a.safetensors")!r})
 assert not [m for m in FW if m in sys.modules], ("canonical", [m for m in FW if m in sys.modules])
-convert.convert({str(pdparams)!r}, {str(tmp_path / 'b.safetensors')!r})
+porting.convert({str(pdparams)!r}, {str(tmp_path / "b.safetensors")!r})
 assert not [m for m in FW if m in sys.modules], ("pdparams", [m for m in FW if m in sys.modules])
-convert.convert({str(tmp_path / 'b.safetensors')!r}, {str(tmp_path / 'c.pt')!r})
+porting.convert({str(tmp_path / "b.safetensors")!r}, {str(tmp_path / "c.pt")!r})
 assert [m for m in FW if m in sys.modules] == ["torch"], [m for m in FW if m in sys.modules]
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
-    src = convert.read(tmp_path / "c.pt")
+    src = porting.read(tmp_path / "c.pt")
     assert all(src.weights[k].tobytes() == weights[k].tobytes() for k in weights)
 
 
@@ -373,7 +434,9 @@ def test_inspect_reports_nan_and_inf(tmp_path, weights, capsys):
 
 def test_inspect_unknown_architecture_lists_tensors_then_fails(tmp_path, capsys):
     src = tmp_path / "vgg.safetensors"
-    checkpoint.save_file(src, {"features.0.weight": np.zeros((64, 3, 3, 3), np.float32), "classifier.6.bias": np.zeros(10, np.float32)})
+    porting.canonical.save_file(
+        src, {"features.0.weight": np.zeros((64, 3, 3, 3), np.float32), "classifier.6.bias": np.zeros(10, np.float32)}
+    )
     rc, out, err = run(["inspect", src], capsys)
     assert rc == 2 and err.count("\n") == 1 and "no known naming scheme fits the 2 tensors" in err
     assert re.search(r"features\.0\.weight\s+\(64, 3, 3, 3\)\s+float32", out)

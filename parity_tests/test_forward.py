@@ -3,7 +3,7 @@
 For a direction ``a -> b``, ``a`` holds seeded random weights and random BN statistics,
 they travel through ``a``'s ``export_weights`` and ``b``'s ``import_weights``, and both
 run the same input. Every probe (each conv, BN, block and stage output, the logits) must
-agree within :data:`resnet_core.compare.FORWARD_TOL` of ``max(1, max|ref|)``; a failure
+agree within :data:`resnet_core.parity.settings.FORWARD_TOL` of ``max(1, max|ref|)``; a failure
 names the first diverging layer. Results are computed once per module by
 :class:`resnet_core.parity.Matrix`, which the ``report`` command runs too.
 """
@@ -12,31 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_core import compare, parity, spec
+from resnet_core import spec
+from resnet_core.parity import compare
 
-from .conftest import require, selected_devices, selected_frameworks
+from .helpers import matrix_for, selected_devices
 
 pytestmark = pytest.mark.forward
 
-CASES = [(variant, hw) for variant, sizes in parity.EVAL_SIZES.items() for hw in sizes]
-
-
-def needs(config: pytest.Config, *fws: str) -> None:
-    """Skips, saying why, unless every framework is selected (``--framework``) and installed."""
-    chosen = selected_frameworks(config)
-    for fw in fws:
-        if fw not in chosen:
-            pytest.skip(f"needs {fw}, which --framework left out")
-        require(fw)
-
-
-def matrix_for(matrices: dict, device: str, pair: tuple[str, ...]) -> parity.Matrix:
-    """The module's Matrix for ``device``; skips with the reason when a framework can't run there."""
-    for fw in pair:
-        mod = require(fw)  # imports in the safe order, or skips saying what is missing
-        if device == "gpu" and (reason := mod.training.gpu_unavailable_reason()):
-            pytest.skip(f"no GPU for {fw}: {reason}")
-    return matrices.setdefault(device, parity.Matrix(device))
+CASES = [(v.id, hw) for v in spec.VARIANTS.values() for hw in v.eval_sizes]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +39,7 @@ def test_eval_forward(matrices, pair, device, case):
     result = matrix_for(matrices, device, pair).eval_forward(variant, pair, hw)
     assert not result.missing, result.message()
     # every probe, not only the logits: the stage outputs and each layer in between
-    assert len(result.errors) == len(spec.probes(spec.variant_config(variant)[2])) + 1
+    assert len(result.errors) == len(spec.probes(spec.variant(variant).config)) + 1
     assert result.passed, result.message()
 
 
@@ -66,7 +49,7 @@ def test_tf32_error_figure(matrices, pair, pytestconfig, record_testsuite_proper
     if "gpu" not in selected_devices(pytestconfig):
         pytest.skip("GPU levels not selected: run with --device gpu or --device all")
     m = matrix_for(matrices, "gpu", pair)
-    variant, hw = "resnet18-imagenet", parity.EVAL_SIZES["resnet18-imagenet"][0]
+    variant, hw = "resnet18-imagenet", spec.variant("resnet18-imagenet").reference_size
     off = m.eval_forward(variant, pair, hw)
     on = m.eval_forward(variant, pair, hw, tf32=True)
     record_testsuite_property(f"tf32_off_max_error_{pair[0]}_to_{pair[1]}", f"{off.max_error:.3e}")
@@ -80,7 +63,7 @@ def test_failure_message_names_layer_and_predecessors():
     """The report format itself: culprit by canonical name, its errors, the layers before it."""
     import numpy as np
 
-    cfg = spec.variant_config("resnet18-cifar")[2]
+    cfg = spec.variant("resnet18-cifar").config
     names = [p.name for p in spec.probes(cfg)] + ["output"]
     rng = np.random.default_rng(0)
     ref = {n: rng.standard_normal((2, 4)).astype(np.float32) for n in names}
@@ -93,7 +76,9 @@ def test_failure_message_names_layer_and_predecessors():
     assert not result.passed and result.first_divergence.name == "layer3.0.conv2"
     assert "first diverging layer in execution order is 'layer3.0.conv2'" in msg
     assert "max-abs 1.000e-03" in msg and "relative" in msg
-    for n in names[culprit - compare.PRECEDING:culprit]:  # the layers just before it, marked ok
-        assert any(line.strip().startswith(n + " ") and line.rstrip().endswith(("ok", "]")) for line in msg.splitlines()), n
+    for n in names[culprit - compare.PRECEDING : culprit]:  # the layers just before it, marked ok
+        assert any(
+            line.strip().startswith(n + " ") and line.rstrip().endswith(("ok", "]")) for line in msg.splitlines()
+        ), n
     for stage in ("maxpool", "layer1.1", "layer2.1"):  # earlier stage outputs are listed too
         assert any(line.strip().startswith(stage + " ") for line in msg.splitlines()), stage

@@ -1,4 +1,4 @@
-"""TensorFlow/Keras and Paddle in one process, in every import order (see resnet_core.import_order).
+"""TensorFlow/Keras and Paddle in one process, in every import order (see resnet_core.runtime).
 
 Each order runs in a fresh subprocess, because the hazard is a segmentation fault of the whole
 interpreter while libpaddle loads, and because a process cannot unload either framework.
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from resnet_core import runtime
+
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120  # each order takes about 4-6 s on a 2-core machine; this only guards against hangs
 
@@ -27,10 +29,12 @@ pytestmark = pytest.mark.skipif(
 def run(code: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k != "RESNET_PARITY_NO_DEEPBIND"}
     environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name, (value, _why) in runtime.ENVIRONMENT.items():  # the quiet settings, for the raw-import cases too
+        environ.setdefault(name, value)
     environ.update(env)
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environ,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
 
 
 def crashed(proc: subprocess.CompletedProcess) -> bool:
@@ -38,7 +42,9 @@ def crashed(proc: subprocess.CompletedProcess) -> bool:
 
 
 def assert_ok(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    )
     assert "IMPORT-ORDER-OK" in proc.stdout
 
 
@@ -46,9 +52,11 @@ OK = "; print('IMPORT-ORDER-OK')"
 
 
 def test_module_imports_no_framework():
-    proc = run("import sys, resnet_core.import_order as m; "
-               "loaded = [f for f in ('tensorflow', 'keras', 'paddle', 'torch') if f in sys.modules]; "
-               "assert not loaded, loaded" + OK)
+    proc = run(
+        "import sys, resnet_core.runtime as m; "
+        "loaded = [f for f in ('tensorflow', 'keras', 'paddle', 'torch') if f in sys.modules]; "
+        "assert not loaded, loaded" + OK
+    )
     assert_ok(proc)
 
 
@@ -89,8 +97,7 @@ def test_tensorflow_then_resnet_paddle_both_compute():
         "np.testing.assert_allclose(p, t, rtol=1e-4, atol=1e-4)\n"
         "pd = core.ProgramDesc(); b = pd.block(0); v = b.var(b'x'); v.set_shape([2, 3]); "
         "v.set_dtype(core.VarDesc.VarType.FP32)\n"
-        "assert core.ProgramDesc(pd.serialize_to_string()).block(0).has_var(b'x')"
-        + OK
+        "assert core.ProgramDesc(pd.serialize_to_string()).block(0).has_var(b'x')" + OK
     )
     assert_ok(run(code))
 
@@ -106,18 +113,23 @@ def test_tensorflow_then_resnet_paddle_refuses_without_fix():
 
 def test_resnet_keras_then_resnet_paddle_without_fix():
     # fallback of prepare_keras() where RTLD_DEEPBIND is unavailable: it imports Paddle before TensorFlow
-    assert_ok(run("import resnet_keras; import resnet_paddle; import sys; "
-                  "assert list(sys.modules).index('paddle') < list(sys.modules).index('tensorflow')" + OK,
-                  RESNET_PARITY_NO_DEEPBIND="1"))
+    assert_ok(
+        run(
+            "import resnet_keras; import resnet_paddle; import sys; "
+            "assert list(sys.modules).index('paddle') < list(sys.modules).index('tensorflow')" + OK,
+            RESNET_PARITY_NO_DEEPBIND="1",
+        )
+    )
 
 
 def test_prepare_keras_fixes_plain_imports():
-    assert_ok(run("from resnet_core.import_order import prepare_keras; prepare_keras(); "
-                  "import tensorflow; import paddle" + OK))
+    assert_ok(
+        run("from resnet_core.runtime import prepare_keras; prepare_keras(); import tensorflow; import paddle" + OK)
+    )
 
 
 def test_raw_tensorflow_then_paddle_still_segfaults():
-    """Documents the hazard that resnet_core.import_order works around.
+    """Documents the hazard that resnet_core.runtime works around.
 
     Without prepare_keras()/prepare_paddle(), libpaddle binds to TensorFlow's (global, newer)
     protobuf and crashes in RepeatedPtrFieldBase::AddOutOfLineHelper. If this test starts failing
@@ -125,4 +137,5 @@ def test_raw_tensorflow_then_paddle_still_segfaults():
     """
     proc = run("import tensorflow; import paddle" + OK)
     assert proc.returncode == -signal.SIGSEGV, (
-        f"expected the known SIGSEGV, got exit {proc.returncode}\n{proc.stderr[-2000:]}")
+        f"expected the known SIGSEGV, got exit {proc.returncode}\n{proc.stderr[-2000:]}"
+    )

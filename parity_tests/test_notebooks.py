@@ -55,9 +55,15 @@ def test_every_notebook_has_a_source_and_a_stored_copy():
 def test_notebook_runs_top_to_bottom(name):
     missing = [f for f in ("torch", "keras", "paddle") if not frameworks.installed(f)]
     if missing:
-        pytest.skip(f"the notebooks need all three frameworks; not installed: {missing} (pip install 'resnet-parity[all]')")
-    pytest.importorskip("nbclient", reason="executing notebooks needs nbclient and ipykernel: pip install 'resnet-parity[test]'")
-    pytest.importorskip("ipykernel", reason="executing notebooks needs nbclient and ipykernel: pip install 'resnet-parity[test]'")
+        pytest.skip(
+            f"the notebooks need all three frameworks; not installed: {missing} (pip install 'resnet-parity[all]')"
+        )
+    pytest.importorskip(
+        "nbclient", reason="executing notebooks needs nbclient and ipykernel: pip install 'resnet-parity[test]'"
+    )
+    pytest.importorskip(
+        "ipykernel", reason="executing notebooks needs nbclient and ipykernel: pip install 'resnet-parity[test]'"
+    )
     nb = build.notebook(build.SRC / f"{name}.py")
     start = time.perf_counter()
     build.execute(nb, NOTEBOOKS, timeout=MAX_SECONDS)  # raises CellExecutionError on the first failing cell
@@ -79,7 +85,9 @@ def test_stored_outputs_are_small_and_complete(name):
     path = NOTEBOOKS / f"{name}.ipynb"
     assert path.stat().st_size < MAX_FILE_BYTES, f"{path.name} is {path.stat().st_size:,} bytes"
     code = [c for c in _stored(name)["cells"] if c["cell_type"] == "code"]
-    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), "not executed top to bottom in one run"
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), (
+        "not executed top to bottom in one run"
+    )
     for i, cell in enumerate(code, start=1):
         for out in cell["outputs"]:
             assert out["output_type"] != "error", f"cell {i} stored an error: {out.get('ename')}: {out.get('evalue')}"
@@ -117,7 +125,9 @@ def test_notebook_02_measures_every_catalog_row():
         measured.setdefault(row, []).append(number)
     missing = [r for r in catalog if r not in measured]
     stale = [r for r in measured if r not in catalog]
-    assert not missing and not stale, f"catalog rows without a number: {missing}; rows no longer in the catalog: {stale}"
+    assert not missing and not stale, (
+        f"catalog rows without a number: {missing}; rows no longer in the catalog: {stale}"
+    )
     assert all(any(c.isdigit() for c in n) for numbers in measured.values() for n in numbers)
 
 

@@ -18,7 +18,7 @@ import pytest
 from resnet_core import names, spec
 from resnet_core.weights import random_input
 
-from .conftest import require, variant_config
+from .helpers import require
 
 pytestmark = pytest.mark.structure
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -32,30 +32,72 @@ EXPECTED_COUNTS = {
 }
 # Per-sample NCHW shapes after each stage at the reference input size.
 EXPECTED_STAGES = {
-    "resnet18-imagenet": (224, {"stem": (64, 56, 56), "layer1": (64, 56, 56), "layer2": (128, 28, 28),
-                                "layer3": (256, 14, 14), "layer4": (512, 7, 7), "pool": (512, 1, 1), "logits": (1000,)}),
-    "resnet18-cifar": (32, {"stem": (64, 32, 32), "layer1": (64, 32, 32), "layer2": (128, 16, 16),
-                            "layer3": (256, 8, 8), "layer4": (512, 4, 4), "pool": (512, 1, 1), "logits": (10,)}),
-    "resnet18-cifar-shortcut_bias": (32, {"stem": (64, 32, 32), "layer1": (64, 32, 32), "layer2": (128, 16, 16),
-                                          "layer3": (256, 8, 8), "layer4": (512, 4, 4), "pool": (512, 1, 1), "logits": (10,)}),
-    "minimodel": (32, {"stem": (32, 32, 32), "group1": (32, 32, 32), "group2": (64, 16, 16), "group3": (128, 8, 8),
-                       "group4": (256, 4, 4), "pool": (256, 1, 1), "logits": (10,)}),
+    "resnet18-imagenet": (
+        224,
+        {
+            "stem": (64, 56, 56),
+            "layer1": (64, 56, 56),
+            "layer2": (128, 28, 28),
+            "layer3": (256, 14, 14),
+            "layer4": (512, 7, 7),
+            "pool": (512, 1, 1),
+            "logits": (1000,),
+        },
+    ),
+    "resnet18-cifar": (
+        32,
+        {
+            "stem": (64, 32, 32),
+            "layer1": (64, 32, 32),
+            "layer2": (128, 16, 16),
+            "layer3": (256, 8, 8),
+            "layer4": (512, 4, 4),
+            "pool": (512, 1, 1),
+            "logits": (10,),
+        },
+    ),
+    "resnet18-cifar-shortcut_bias": (
+        32,
+        {
+            "stem": (64, 32, 32),
+            "layer1": (64, 32, 32),
+            "layer2": (128, 16, 16),
+            "layer3": (256, 8, 8),
+            "layer4": (512, 4, 4),
+            "pool": (512, 1, 1),
+            "logits": (10,),
+        },
+    ),
+    "minimodel": (
+        32,
+        {
+            "stem": (32, 32, 32),
+            "group1": (32, 32, 32),
+            "group2": (64, 16, 16),
+            "group3": (128, 8, 8),
+            "group4": (256, 4, 4),
+            "pool": (256, 1, 1),
+            "logits": (10,),
+        },
+    ),
 }
 
 
 def test_spec_counts_match_the_stated_figures(variant):
-    _, _, cfg = variant_config(variant)
+    cfg = spec.variant(variant).config
     assert tuple(spec.counts(cfg).__dict__.values()) == EXPECTED_COUNTS[variant]
 
 
 def test_counts(fw, variant):
-    model, kwargs, _ = variant_config(variant)
+    v = spec.variant(variant)
+    model, kwargs = v.model, dict(v.kwargs)
     got = fw.count_params(fw.build(model, **kwargs))
     assert (got.trainable, got.bn_statistics) == EXPECTED_COUNTS[variant]
 
 
 def test_canonical_names_and_shapes(fw, variant):
-    model, kwargs, cfg = variant_config(variant)
+    v = spec.variant(variant)
+    model, kwargs, cfg = v.model, dict(v.kwargs), v.config
     exported = fw.export_weights(fw.build(model, **kwargs))
     want = [(p.name, p.shape) for p in spec.param_specs(cfg)]
     assert [(k, v.shape) for k, v in exported.items()] == want
@@ -64,10 +106,13 @@ def test_canonical_names_and_shapes(fw, variant):
 
 def test_native_names_follow_the_rule(fw, framework, variant):
     """The framework's own names are the canonical ones mapped by resnet_core.names, nothing else."""
-    model, kwargs, cfg = variant_config(variant)
+    v = spec.variant(variant)
+    model, kwargs, cfg = v.model, dict(v.kwargs), v.config
     net = fw.build(model, **kwargs)
-    want = {names.framework_name(framework, p.module, p.role): names.framework_shape(framework, p.role, p.shape)
-            for p in spec.param_specs(cfg)}
+    want = {
+        names.framework_name(framework, p.module, p.role): names.framework_shape(framework, p.role, p.shape)
+        for p in spec.param_specs(cfg)
+    }
     if framework == "torch":
         got = {k: tuple(v.shape) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
         assert list(got) == list(want)  # torchvision's key order too
@@ -79,7 +124,8 @@ def test_native_names_follow_the_rule(fw, framework, variant):
 
 
 def test_stage_shapes_at_reference_size(fw, variant):
-    model, kwargs, cfg = variant_config(variant)
+    v = spec.variant(variant)
+    model, kwargs, cfg = v.model, dict(v.kwargs), v.config
     size, expected = EXPECTED_STAGES[variant]
     outs = fw.probe_outputs(fw.build(model, **kwargs), random_input(cfg, 2, size, size))
     got = {p.stage: tuple(outs[p.name].shape) for p in spec.stages(cfg)}
@@ -109,9 +155,11 @@ def _forward(framework, fw, net, x):
     """Call the model the way a user would, with the framework's own tensor type."""
     if framework == "torch":
         import torch
+
         return net.eval()(torch.from_numpy(x))
     if framework == "paddle":
         import paddle
+
         net.eval()
         return net(paddle.to_tensor(x))
     return net(x, training=False)
@@ -125,7 +173,11 @@ def _nchw_or_nhwc(framework, shape):
 def test_bad_input_is_a_clear_error(fw, framework, case):
     net = fw.build("resnet18")
     if case == "channels":
-        shape, expected, received = _nchw_or_nhwc(framework, (2, 1, 32, 32)), "expects 3 input channels", "received 1 channels"
+        shape, expected, received = (
+            _nchw_or_nhwc(framework, (2, 1, 32, 32)),
+            "expects 3 input channels",
+            "received 1 channels",
+        )
     elif case == "3d":
         shape, expected, received = (3, 32, 32), "expects a 4-D", "received a 3-D input"
     else:
@@ -140,12 +192,15 @@ def test_minimodel_rejects_other_sizes(fw, framework):
         _forward(framework, fw, fw.build("minimodel"), np.zeros(_nchw_or_nhwc(framework, (1, 3, 64, 64)), np.float32))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"stem": "resnet"}, "unknown stem 'resnet': expected one of ['cifar', 'imagenet']"),
-    ({"num_classes": 0}, "num_classes must be a positive int, received 0"),
-    ({"in_channels": 2.5}, "in_channels must be a positive int, received 2.5"),
-    ({"depth": 50}, "unknown option(s) ['depth'] for resnet18"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"stem": "resnet"}, "unknown stem 'resnet': expected one of ['cifar', 'imagenet']"),
+        ({"num_classes": 0}, "num_classes must be a positive int, received 0"),
+        ({"in_channels": 2.5}, "in_channels must be a positive int, received 2.5"),
+        ({"depth": 50}, "unknown option(s) ['depth'] for resnet18"),
+    ],
+)
 def test_bad_options_are_clear_errors(fw, kwargs, message):
     with pytest.raises(ValueError) as e:
         fw.build("resnet18", **kwargs)
@@ -156,20 +211,24 @@ def test_keras_layers_are_explicitly_named():
     fw = require("keras")
     import keras
 
-    for model, kwargs, _ in spec.VARIANTS:
+    for model, kwargs in ((v.model, dict(v.kwargs)) for v in spec.VARIANTS.values()):
         net = fw.build(model, **kwargs)
-        auto = [l.name for l in net.layers if l.name.split("_")[0] in ("conv2d", "batch", "dense", "re", "add", "zero")]
+        auto = [
+            layer.name
+            for layer in net.layers
+            if layer.name.split("_")[0] in ("conv2d", "batch", "dense", "re", "add", "zero")
+        ]
         assert not auto, auto
         clone = type(net).from_config(net.get_config())
-        assert clone.spec_config == net.spec_config and [l.name for l in clone.layers] == [l.name for l in net.layers]
+        assert clone.config == net.config and [x.name for x in clone.layers] == [x.name for x in net.layers]
         restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(net))
-        assert restored.spec_config == net.spec_config
+        assert restored.config == net.config
 
 
 def test_torch_and_paddle_module_trees_are_the_same():
     """Read side by side, the PyTorch and Paddle files build the same module tree."""
     rt, rp = require("torch"), require("paddle")
-    for model, kwargs, _ in spec.VARIANTS:
+    for model, kwargs in ((v.model, dict(v.kwargs)) for v in spec.VARIANTS.values()):
         t = [(n, type(m).__name__.lower().replace("2d", "")) for n, m in rt.build(model, **kwargs).named_modules() if n]
         p = [(n, type(m).__name__.lower().replace("2d", "")) for n, m in rp.build(model, **kwargs).named_sublayers()]
         assert t == p

@@ -21,7 +21,7 @@ import pytest
 from resnet_core import cli, spec
 from resnet_core.weights import random_input
 
-from .conftest import require
+from .helpers import require
 from .test_porting import NATIVE, TOL, scaled_error
 
 pytestmark = pytest.mark.porting
@@ -111,7 +111,9 @@ def torchvision_resnet18(num_classes: int = 1000):
         def _make_layer(self, planes, blocks, stride=1):
             downsample = None
             if stride != 1 or self.inplanes != planes:
-                downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+                downsample = nn.Sequential(
+                    nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
+                )
             layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
             self.inplanes = planes
             layers += [BasicBlock(self.inplanes, planes) for _ in range(1, blocks)]
@@ -218,7 +220,9 @@ def paddle_writeup_resnet18(num_classes: int = 10):
             self.bn2 = nn.BatchNorm2D(out_dim)
             self.relu = nn.ReLU()
             if stride == 2 or in_dim != out_dim:
-                self.downsample = nn.Sequential(*[nn.Conv2D(in_dim, out_dim, 1, stride=stride), nn.BatchNorm2D(out_dim)])
+                self.downsample = nn.Sequential(
+                    *[nn.Conv2D(in_dim, out_dim, 1, stride=stride), nn.BatchNorm2D(out_dim)]
+                )
             else:
                 self.downsample = Identity()
 
@@ -232,7 +236,9 @@ def paddle_writeup_resnet18(num_classes: int = 10):
         def __init__(self, in_dim=64, num_classes=10):
             super().__init__()
             self.in_dim = in_dim
-            self.conv1 = nn.Conv2D(in_channels=3, out_channels=in_dim, kernel_size=3, stride=1, padding=1, bias_attr=False)
+            self.conv1 = nn.Conv2D(
+                in_channels=3, out_channels=in_dim, kernel_size=3, stride=1, padding=1, bias_attr=False
+            )
             self.bn1 = nn.BatchNorm2D(in_dim)
             self.relu = nn.ReLU()
             self.layers1 = self._make_layer(dim=64, n_blocks=2, stride=1)
@@ -263,7 +269,16 @@ def keras_tutorial_minimodel():
     """The tutorial's Unit and MiniModel (Keras 3 import paths), layers auto-named by Keras."""
     import keras
     from keras import Input, Model
-    from keras.layers import Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+    from keras.layers import (
+        Activation,
+        AveragePooling2D,
+        BatchNormalization,
+        Conv2D,
+        Dense,
+        Dropout,
+        Flatten,
+        MaxPooling2D,
+    )
 
     def Unit(x, filters, pool=False):
         res = x
@@ -322,8 +337,12 @@ SOURCES = {
     "paddle.vision": Source("paddle", "resnet18", {"stem": "imagenet", "num_classes": 1000}, TORCH_STAGES),
     "pytorch-cifar": Source("pytorch-cifar", "resnet18", {}, TORCH_STAGES),
     "pytorch-cifar-dataparallel": Source("pytorch-cifar", "resnet18", {}, TORCH_STAGES),
-    "paddle-writeup": Source("paddle-writeup", "resnet18", {"shortcut_bias": True, "num_classes": 100},
-                             {f"layers{i}": f"layer{i}" for i in range(1, 5)}),
+    "paddle-writeup": Source(
+        "paddle-writeup",
+        "resnet18",
+        {"shortcut_bias": True, "num_classes": 100},
+        {f"layers{i}": f"layer{i}" for i in range(1, 5)},
+    ),
     "keras-tutorial.weights.h5": Source("keras-tutorial", "minimodel", {}, {}),
     "keras-tutorial.keras": Source("keras-tutorial", "minimodel", {}, {}),
     "keras-tutorial.h5": Source("keras-tutorial", "minimodel", {}, {}),  # what the tutorial's code writes
@@ -334,8 +353,10 @@ def _torch_forward(net, x: np.ndarray, stages: dict) -> dict[str, np.ndarray]:
     import torch
 
     out, mods = {}, dict(net.named_modules())
-    hooks = [mods[m].register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o.detach().clone().numpy()))
-             for m, n in stages.items()]
+    hooks = [
+        mods[m].register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o.detach().clone().numpy()))
+        for m, n in stages.items()
+    ]
     with torch.no_grad():
         out["output"] = net.eval()(torch.from_numpy(x)).numpy()
     for h in hooks:
@@ -347,8 +368,10 @@ def _paddle_forward(net, x: np.ndarray, stages: dict) -> dict[str, np.ndarray]:
     import paddle
 
     out, mods = {}, dict(net.named_sublayers())
-    hooks = [mods[m].register_forward_post_hook(lambda _l, _i, o, n=n: out.__setitem__(n, o.numpy().copy()))
-             for m, n in stages.items()]
+    hooks = [
+        mods[m].register_forward_post_hook(lambda _l, _i, o, n=n: out.__setitem__(n, o.numpy().copy()))
+        for m, n in stages.items()
+    ]
     net.eval()
     with paddle.no_grad():
         out["output"] = net(paddle.to_tensor(x)).numpy()
@@ -392,7 +415,7 @@ def make_source(name: str, folder) -> tuple[str, np.ndarray, dict[str, np.ndarra
     require("keras")
     net = keras_tutorial_minimodel()
     randomize_keras(net, seed=1)
-    ext = name[len("keras-tutorial"):]
+    ext = name[len("keras-tutorial") :]
     path = str(folder / f"cifar10model{ext}")
     if ext == ".weights.h5":
         net.save_weights(path)

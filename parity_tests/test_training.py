@@ -16,10 +16,10 @@ import math
 import numpy as np
 import pytest
 
-from resnet_core import compare, parity, spec
+from resnet_core import spec
+from resnet_core.parity import compare, settings
 
-from .conftest import VARIANT_IDS
-from .test_forward import matrix_for, needs
+from .helpers import VARIANT_IDS, matrix_for, needs
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,10 @@ def test_train_forward(matrices, pair, device, model_variant):
 def test_gradients(matrices, pair, device, model_variant):
     """Cross-entropy gradients of every trainable canonical tensor, within 1e-5 of each one's norm."""
     result = matrix_for(matrices, device, pair).gradient_parity(model_variant, pair)
-    cfg = spec.variant_config(model_variant)[2]
-    assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg) if p.trainable][::-1]  # backward order
+    cfg = spec.variant(model_variant).config
+    assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg) if p.trainable][
+        ::-1
+    ]  # backward order
     assert result.passed, result.message()
 
 
@@ -63,18 +65,22 @@ ZERO_GRADIENT_BIASES = {
 
 @pytest.mark.gradients
 def test_biases_before_batch_statistics_get_zero_gradient(matrices, framework, model_variant):
-    """Exactly those tensors have a gradient that is zero up to rounding, in every framework (why GRAD_FLOOR_REL exists)."""
+    """Exactly those tensors have a gradient that is zero up to rounding, in every framework.
+
+    This is why GRAD_FLOOR_REL exists."""
     m = matrix_for(matrices, "cpu", (framework,))
     g = m.gradients(framework, model_variant, framework)
-    total = math.sqrt(sum(float(np.sum(v ** 2)) for v in g.values()))
+    total = math.sqrt(sum(float(np.sum(v**2)) for v in g.values()))
     rel = {n: float(np.linalg.norm(v)) / total for n, v in g.items()}
-    zero = {n for n, r in rel.items() if r < compare.GRAD_FLOOR_REL}
+    zero = {n for n, r in rel.items() if r < settings.GRAD_FLOOR_REL}
     assert zero == ZERO_GRADIENT_BIASES[model_variant]
-    assert min(r for n, r in rel.items() if n not in zero) > 1e3 * compare.GRAD_FLOOR_REL  # a wide gap, not a threshold
+    assert (
+        min(r for n, r in rel.items() if n not in zero) > 1e3 * settings.GRAD_FLOOR_REL
+    )  # a wide gap, not a threshold
 
 
 @pytest.mark.optimizer
-@pytest.mark.parametrize("optimizer", list(parity.OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(settings.OPTIMIZERS))
 def test_optimizer_step(matrices, pair, device, model_variant, optimizer):
     """Weight updates and BN running statistics after SGD (momentum, weight decay) or Adam agree.
 
@@ -82,7 +88,7 @@ def test_optimizer_step(matrices, pair, device, model_variant, optimizer):
     so this also asserts it in every direction that involves PyTorch.
     """
     result = matrix_for(matrices, device, pair).optimizer_parity(model_variant, pair, optimizer)
-    cfg = spec.variant_config(model_variant)[2]
+    cfg = spec.variant(model_variant).config
     assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg)][::-1]  # backward order
     assert result.passed, result.message()
 
@@ -96,11 +102,11 @@ def test_bn_running_var_relation(matrices, pytestconfig, model_variant, other):
     """
     needs(pytestconfig, "torch", other)
     m = matrix_for(matrices, "cpu", ("torch", other))
-    cfg = spec.variant_config(model_variant)[2]
+    cfg = spec.variant(model_variant).config
     before = m.held("torch", model_variant, "torch")
     assert all(np.array_equal(before[k], v) for k, v in m.held(other, model_variant, "torch").items())
     t_after, o_after = m.step("torch", model_variant, "torch", "sgd"), m.step(other, model_variant, "torch", "sgd")
-    keep = (1 - spec.bn_spec(cfg).momentum) ** parity.SGD["steps"]
+    keep = (1 - spec.bn_spec(cfg).momentum) ** settings.SGD["steps"]
     n = m.bn_samples(model_variant)
     smallest = min(n, key=n.get)
     for p in spec.param_specs(cfg):
@@ -111,11 +117,15 @@ def test_bn_running_var_relation(matrices, pytestconfig, model_variant, other):
         ratio = n[p.module] / (n[p.module] - 1)
         # 1e-5 of the increment: float64 throughout, except Paddle's float32 BN momentum (~3e-6).
         err = np.linalg.norm(inc_t - ratio * inc_o) / np.linalg.norm(inc_t)
-        assert err < 1e-5, (f"{p.name}: torch/{other} running_var increments are not in ratio n/(n-1) = {ratio:.6f} "
-                            f"(n={n[p.module]}): error {err:.2e}")
+        assert err < 1e-5, (
+            f"{p.name}: torch/{other} running_var increments are not in ratio n/(n-1) = {ratio:.6f} "
+            f"(n={n[p.module]}): error {err:.2e}"
+        )
         if p.module == smallest:  # and the relation is visible: 1/(n-1) is far above the tolerance
             same = np.linalg.norm(inc_t - inc_o) / np.linalg.norm(inc_t)
-            assert same > 100 * 1e-5, f"{p.name}: increments equal within {same:.1e}, the n/(n-1) relation would go unseen"
+            assert same > 100 * 1e-5, (
+                f"{p.name}: increments equal within {same:.1e}, the n/(n-1) relation would go unseen"
+            )
 
 
 @pytest.mark.optimizer
@@ -123,13 +133,22 @@ def test_bn_sample_counts_match_the_probes(matrices, pytestconfig, model_variant
     """The n used for n/(n-1) (from the spec) is the N*H*W each BN really sees."""
     needs(pytestconfig, "torch")
     m = matrix_for(matrices, "cpu", ("torch",))
-    outs = m.probes("torch", model_variant, "torch", parity.TRAIN_SIZES[model_variant], True)
+    outs = m.probes("torch", model_variant, "torch", spec.variant(model_variant).train_size, True)
     got = {name: int(np.prod(outs[name].shape)) // outs[name].shape[1] for name in m.bn_samples(model_variant)}
     assert got == m.bn_samples(model_variant)
 
 
-def _adam_update(g: np.ndarray, *, lr: float, b1: float, b2: float, eps: float, before_correction: bool,
-                 b1_corr: float | None = None, b2_corr: float | None = None) -> np.ndarray:
+def _adam_update(
+    g: np.ndarray,
+    *,
+    lr: float,
+    b1: float,
+    b2: float,
+    eps: float,
+    before_correction: bool,
+    b1_corr: float | None = None,
+    b2_corr: float | None = None,
+) -> np.ndarray:
     """One Adam step from zero moments, as a formula (float64): the expected ``w_new - w_old``.
 
     ``b1_corr``/``b2_corr`` are the betas used in the bias corrections when they differ from the
@@ -154,12 +173,12 @@ def test_adam_epsilon_at_defaults(matrices, pytestconfig, record_testsuite_prope
     needs(pytestconfig, "torch", "keras", "paddle")
     m = matrix_for(matrices, "cpu", ("torch", "keras", "paddle"))
     variant = "resnet18-cifar"  # no conv biases: no gradient is zero in exact arithmetic (Adam would normalise noise)
-    cfg = spec.variant_config(variant)[2]
-    x, y = m.input(variant, parity.TRAIN_SIZES[variant]), m.labels(variant)
+    cfg = spec.variant(variant).config
+    x, y = m.input(variant, spec.variant(variant).train_size), m.labels(variant)
     lr, betas = 1e-3, (0.9, 0.999)  # the three frameworks' default lr and betas
     defaults = {"torch": 1e-8, "keras": 1e-7, "paddle": 1e-8}
     assert {fw: m.mod(fw).training.DEFAULT_ADAM_EPSILON for fw in defaults} == defaults
-    f32 = lambda v: float(np.float32(v))  # noqa: E731  (Keras' learning-rate variable and beta casts)
+    f32 = lambda v: float(np.float32(v))
     names = [p.name for p in spec.param_specs(cfg) if p.trainable]
     before = m.exported(variant, "torch")  # what every framework holds before the step
     deltas, predicted = {}, {}
@@ -170,11 +189,24 @@ def test_adam_epsilon_at_defaults(matrices, pytestconfig, record_testsuite_prope
         after = m.mod(fw).optimizer_step(net, x, y, "adam", lr=lr, betas=betas)  # eps=None: the framework's default
         deltas[fw] = {n: after[n] - before[n].astype(np.float64) for n in names}
         if fw == "keras":
-            predicted[fw] = {n: _adam_update(g[n], lr=f32(lr), b1=betas[0], b2=betas[1], eps=defaults[fw], before_correction=True,
-                                             b1_corr=f32(betas[0]), b2_corr=f32(betas[1])) for n in names}
+            predicted[fw] = {
+                n: _adam_update(
+                    g[n],
+                    lr=f32(lr),
+                    b1=betas[0],
+                    b2=betas[1],
+                    eps=defaults[fw],
+                    before_correction=True,
+                    b1_corr=f32(betas[0]),
+                    b2_corr=f32(betas[1]),
+                )
+                for n in names
+            }
         else:
-            predicted[fw] = {n: _adam_update(g[n], lr=lr, b1=betas[0], b2=betas[1], eps=defaults[fw], before_correction=False)
-                             for n in names}
+            predicted[fw] = {
+                n: _adam_update(g[n], lr=lr, b1=betas[0], b2=betas[1], eps=defaults[fw], before_correction=False)
+                for n in names
+            }
         # 1e-9: float64 arithmetic in a different order (the formula is exact, casts included)
         c = compare.compare_tensors(predicted[fw], deltas[fw], tol=1e-9, label=f"{fw} Adam step vs its formula")
         assert c.passed, c.message()
@@ -184,8 +216,8 @@ def test_adam_epsilon_at_defaults(matrices, pytestconfig, record_testsuite_prope
     record_testsuite_property("adam_defaults_keras_vs_torch_update_difference", f"{size:.3e}")
     print(f"Adam defaults, one step, {variant}: Keras vs PyTorch update differs by {size:.3e} of its norm")
     assert size == pytest.approx(expected, rel=1e-6)
-    assert size > 100 * compare.STEP_TOL, f"the epsilon difference should be visible, got {size:.2e}"
-    assert _norm_ratio(deltas["paddle"], deltas["torch"]) < compare.STEP_TOL  # same placement, same default
+    assert size > 100 * settings.STEP_TOL, f"the epsilon difference should be visible, got {size:.2e}"
+    assert _norm_ratio(deltas["paddle"], deltas["torch"]) < settings.STEP_TOL  # same placement, same default
 
 
 def _norm_ratio(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -204,13 +236,14 @@ def test_keras_weight_decay_is_decoupled(matrices, pytestconfig):
     needs(pytestconfig, "torch", "keras")
     m = matrix_for(matrices, "cpu", ("torch", "keras"))
     variant = "minimodel"
-    cfg = spec.variant_config(variant)[2]
-    x, y = m.input(variant, parity.TRAIN_SIZES[variant]), m.labels(variant)
-    hp = {k: v for k, v in parity.SGD.items() if k != "optimizer"}
+    cfg = spec.variant(variant).config
+    x, y = m.input(variant, spec.variant(variant).train_size), m.labels(variant)
+    hp = {k: v for k, v in settings.SGD.items() if k != "optimizer"}
     w0 = m.exported(variant, "torch")
     torch_after = m.mod("torch").optimizer_step(m.load_float64("torch", variant, "torch"), x, y, "sgd", **hp)
-    keras_after = m.mod("keras").optimizer_step(m.load_float64("keras", variant, "torch"), x, y, "sgd",
-                                                decoupled_weight_decay=True, **hp)
+    keras_after = m.mod("keras").optimizer_step(
+        m.load_float64("keras", variant, "torch"), x, y, "sgd", decoupled_weight_decay=True, **hp
+    )
     names = [p.name for p in spec.param_specs(cfg) if p.trainable]
     expected = {n: hp["lr"] * hp["momentum"] * hp["weight_decay"] * w0[n].astype(np.float64) for n in names}
     got = {n: keras_after[n] - torch_after[n] for n in names}
@@ -220,13 +253,13 @@ def test_keras_weight_decay_is_decoupled(matrices, pytestconfig):
 
 def test_gradient_failure_names_the_culprit_in_backward_order():
     """A backward mistake in one layer spoils its gradients and every earlier layer's: the report walks backward."""
-    cfg = spec.variant_config("resnet18-cifar")[2]
+    cfg = spec.variant("resnet18-cifar").config
     names = [p.name for p in spec.param_specs(cfg) if p.trainable]
     rng = np.random.default_rng(0)
     ref = {n: rng.standard_normal(4) for n in names}
     culprit = names.index("layer3.0.bn1.weight")
     got = {n: v * (1.01 if i <= culprit else 1.0) for i, (n, v) in enumerate(ref.items())}
-    result = compare.compare_tensors(ref, got, tol=compare.GRAD_TOL, names=names, backward=True, label="synthetic")
+    result = compare.compare_tensors(ref, got, tol=settings.GRAD_TOL, names=names, backward=True, label="synthetic")
     assert result.first_divergence.name == "layer3.0.bn1.weight"
     msg = result.message()
     assert "first diverging tensor in backward order is 'layer3.0.bn1.weight'" in msg
@@ -234,7 +267,11 @@ def test_gradient_failure_names_the_culprit_in_backward_order():
 
 
 BAD_INPUT = [
-    ("label_out_of_range", "labels must be 2 integer classes in [0, 10) for a batch of 2; received a int64 array of shape (2,) with values 0..10"),
+    (
+        "label_out_of_range",
+        "labels must be 2 integer classes in [0, 10) for a batch of 2; "
+        "received a int64 array of shape (2,) with values 0..10",
+    ),
     ("float_labels", "received a float64 array of shape (2,)"),
     ("label_count", "received a int64 array of shape (3,)"),
     ("steps", "steps must be a positive int, received 0"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -18,7 +18,9 @@ def _short(names: list[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def check_weights(cfg: spec.Config, weights: Mapping[str, np.ndarray], *, allow_nonfinite: bool = False) -> dict[str, np.ndarray]:
+def check_weights(
+    cfg: spec.Config, weights: Mapping[str, np.ndarray], *, allow_nonfinite: bool = False
+) -> dict[str, np.ndarray]:
     """Validate ``weights`` against ``cfg`` and return them as float32 arrays in canonical order.
 
     Every canonical tensor must be present exactly once with its canonical shape.
@@ -52,7 +54,9 @@ def check_weights(cfg: spec.Config, weights: Mapping[str, np.ndarray], *, allow_
             nonfinite.append(p.name)
         out[p.name] = a
     if bad_shape:
-        problems.append(f"mis-shaped {len(bad_shape)}: " + "; ".join(bad_shape[:4]) + (" ..." if len(bad_shape) > 4 else ""))
+        problems.append(
+            f"mis-shaped {len(bad_shape)}: " + "; ".join(bad_shape[:4]) + (" ..." if len(bad_shape) > 4 else "")
+        )
     if bad_dtype:
         problems.append("; ".join(bad_dtype[:4]))
     if nonfinite:
@@ -89,5 +93,5 @@ def random_weights(cfg: spec.Config, seed: int = 0) -> dict[str, np.ndarray]:
 
 def random_input(cfg: spec.Config, batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     """A seeded NCHW float32 input batch."""
-    in_ch = cfg.in_channels if isinstance(cfg, spec.ResNet18Config) else 3
-    return np.random.default_rng(seed).standard_normal((batch, in_ch, height, width)).astype(np.float32)
+    shape = (batch, cfg.in_channels, height, width)
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)

@@ -1,32 +1,30 @@
-"""ResNet-18 and MiniModel in Keras 3, built from the one specification in :mod:`resnet_core`."""
+"""ResNet-18 and MiniModel in Keras 3, built from the one specification in :mod:`resnet_core`.
 
-from resnet_core.import_order import prepare_keras
+The package provides :class:`resnet_core.frameworks.FrameworkPackage` at its top level:
 
-prepare_keras()  # before keras/tensorflow: keeps a later `import paddle` from crashing
+- ``models``: the networks, ``build``; read it side by side with the other frameworks' ``models.py``
+- ``weights``: canonical weights in and out (``export_weights``/``import_weights``), ``config_of``, ``count_params``
+- ``probes``: the output of every probe point
+- ``training``: gradients and optimizer steps
+- ``device``: dtype copies, CPU/GPU placement, TF32
+- ``io``: ``load``/``save`` of any supported weights file
+"""
 
-from .models import MiniModel, ResNet18, minimodel, resnet18  # noqa: E402
-from .probes import probe_outputs  # noqa: E402
-from .weights import config_of, export_weights, import_weights  # noqa: E402
+from resnet_core.runtime import prepare_keras
+
+prepare_keras()  # before keras/tensorflow: the process environment, and a later `import paddle` made safe
+
+from .device import cast_model, gpu_unavailable_reason, on_device, tf32  # noqa: E402
 from .io import load, save  # noqa: E402
+from .models import MiniModel, ResNet18, build, minimodel, resnet18  # noqa: E402
+from .probes import probe_outputs  # noqa: E402
 from .training import gradients, optimizer_step  # noqa: E402
+from .weights import config_of, count_params, export_weights, import_weights  # noqa: E402
 
 FRAMEWORK = "keras"
 
-
-def build(model: str, **kwargs):
-    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments."""
-    from resnet_core import spec
-
-    spec.make_config(model, **kwargs)  # validates the options with the same message in every framework
-    return resnet18(**kwargs) if model == "resnet18" else minimodel(**kwargs)
-
-
-def count_params(model):
-    """Trainable parameters and BN moving statistics (Keras' count_params() lumps them together)."""
-    import math
-
-    from resnet_core.spec import Counts
-
-    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
-    stats = sum(math.prod(v.shape) for v in model.non_trainable_weights if v.path.endswith(("moving_mean", "moving_variance")))
-    return Counts(trainable, stats)
+__all__ = [
+    "FRAMEWORK", "MiniModel", "ResNet18", "build", "cast_model", "config_of", "count_params",
+    "export_weights", "gpu_unavailable_reason", "gradients", "import_weights", "load", "minimodel",
+    "on_device", "optimizer_step", "probe_outputs", "resnet18", "save", "tf32",
+]  # fmt: skip

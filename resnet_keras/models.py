@@ -5,6 +5,7 @@ the same blocks, the same names, in the same order. Functional API, every layer
 named after its canonical module, only ``keras.layers``/``keras.ops`` (no ``tf.*``).
 Known gap: Keras' torch backend rejects the dotted layer names (torch module names can't
 contain '.'), so today the models build on the TensorFlow backend only. Input is NHWC.
+``model.config`` is the spec config, as on the PyTorch and Paddle models.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def _bn(name: str, bn: spec.BatchNormSpec) -> layers.BatchNormalization:
     return layers.BatchNormalization(axis=-1, momentum=bn.keras_paddle_momentum, epsilon=bn.epsilon, name=name)
 
 
-def _conv(x, filters: int, kernel: int, stride: int, padding: int, bias: bool, name: str, strided_padding: str = "explicit"):
+def _conv(
+    x, filters: int, kernel: int, stride: int, padding: int, bias: bool, name: str, strided_padding: str = "explicit"
+):
     if stride > 1 and padding and strided_padding == "explicit":
         # 'same' at stride 2 pads more at the bottom/right than PyTorch's symmetric padding=p.
         x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
@@ -130,10 +133,10 @@ class _SpecModel(keras.Model):
 
     def _check_array(self, x: Any) -> None:
         if hasattr(x, "shape"):
-            spec.check_input_shape(self.spec_config, tuple(x.shape), "NHWC")
+            spec.check_input_shape(self.config, tuple(x.shape), "NHWC")
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "trainable": self.trainable, **self.spec_config.to_dict()}
+        return {"name": self.name, "trainable": self.trainable, **self.config.to_dict()}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects=None):
@@ -144,12 +147,21 @@ class _SpecModel(keras.Model):
 class ResNet18(_SpecModel):
     """ResNet-18 with torchvision's names as layer names; takes NHWC input."""
 
-    def __init__(self, *, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False,
-                 name: str = "resnet18", _strided_padding: str = "explicit", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        stem: str = "cifar",
+        in_channels: int = 3,
+        shortcut_bias: bool = False,
+        name: str = "resnet18",
+        _strided_padding: str = "explicit",
+        **kwargs: Any,
+    ) -> None:
         cfg = spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias)
         inputs, outputs = _resnet18_graph(cfg, _strided_padding)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        self.spec_config = cfg
+        self.config = cfg
 
 
 @keras.saving.register_keras_serializable(package="resnet_keras")
@@ -160,10 +172,12 @@ class MiniModel(_SpecModel):
         cfg = spec.MiniModelConfig(num_classes, softmax)
         inputs, outputs = _minimodel_graph(cfg)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        self.spec_config = cfg
+        self.config = cfg
 
 
-def resnet18(*, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False) -> ResNet18:
+def resnet18(
+    *, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False
+) -> ResNet18:
     """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem."""
     return ResNet18(num_classes=num_classes, stem=stem, in_channels=in_channels, shortcut_bias=shortcut_bias)
 
@@ -171,3 +185,13 @@ def resnet18(*, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3
 def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:
     """The Keras tutorial's pre-activation MiniModel; ``softmax=False`` returns logits."""
     return MiniModel(num_classes=num_classes, softmax=softmax)
+
+
+# Builder name -> function, as data: the one place a model name selects a network.
+MODELS = {"resnet18": resnet18, "minimodel": minimodel}
+
+
+def build(model: str, **kwargs: Any) -> keras.Model:
+    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec)."""
+    cfg = spec.make_config(model, **kwargs)
+    return MODELS[cfg.model](**kwargs)

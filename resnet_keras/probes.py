@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import keras
 import numpy as np
 
 from resnet_core import names, spec
 
 from .weights import config_of
+
+
+@contextmanager
+def dropout_off(model: keras.Model) -> Iterator[None]:
+    """Dropout rate 0 inside the block: the frameworks draw different random masks."""
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    rates = [layer.rate for layer in dropouts]
+    for layer in dropouts:
+        layer.rate = 0.0
+    try:
+        yield
+    finally:
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
 
 
 def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) -> dict[str, np.ndarray]:
@@ -22,15 +39,8 @@ def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) 
     spec.check_input_shape(cfg, x.shape, "NCHW")
     points = [p.name for p in spec.probes(cfg)]
     probe_model = keras.Model(model.inputs[0], [model.get_layer(n).output for n in points] + [model.outputs[0]])
-    dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
-    rates = [l.rate for l in dropouts]
-    for l in dropouts:
-        l.rate = 0.0
-    try:
+    with dropout_off(model):
         outs = probe_model(names.nchw_to_nhwc(np.asarray(x, dtype=np.float32)), training=training)
-    finally:
-        for l, r in zip(dropouts, rates):
-            l.rate = r
     result = {n: names.nhwc_to_nchw(keras.ops.convert_to_numpy(o)) for n, o in zip(points, outs[:-1])}
     result["output"] = keras.ops.convert_to_numpy(outs[-1])
     return result

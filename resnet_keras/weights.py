@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import math
+from collections.abc import Mapping
 
 import keras
 import numpy as np
@@ -12,13 +13,14 @@ from resnet_core.weights import check_weights
 
 
 def config_of(model: keras.Model) -> spec.Config:
-    cfg = getattr(model, "spec_config", None)
-    if not isinstance(cfg, (spec.ResNet18Config, spec.MiniModelConfig)):
+    cfg = getattr(model, "config", None)
+    if not isinstance(cfg, spec.ModelConfig):
         raise TypeError(f"expected a resnet_keras model (ResNet18 or MiniModel), received {type(model).__name__}")
     return cfg
 
 
-def _variable(model: keras.Model, p: spec.ParamSpec):
+def variable(model: keras.Model, p: spec.ParamSpec) -> keras.Variable:
+    """The Keras variable that holds canonical tensor ``p`` (in Keras' layout)."""
     # Keras layer = canonical module name; variable attribute = the role's Keras slot.
     return getattr(model.get_layer(p.module), names.ROLES[p.role].keras)
 
@@ -27,7 +29,7 @@ def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
     """Every canonical tensor of ``model``, in canonical order and layout, as float32 numpy arrays."""
     cfg = config_of(model)
     return {
-        p.name: names.from_framework("keras", p.role, keras.ops.convert_to_numpy(_variable(model, p)))
+        p.name: names.from_framework("keras", p.role, keras.ops.convert_to_numpy(variable(model, p)))
         for p in spec.param_specs(cfg)
     }
 
@@ -41,4 +43,13 @@ def import_weights(model: keras.Model, weights: Mapping[str, np.ndarray]) -> Non
     cfg = config_of(model)
     checked = check_weights(cfg, weights)
     for p in spec.param_specs(cfg):
-        _variable(model, p).assign(names.to_framework("keras", p.role, checked[p.name]))
+        variable(model, p).assign(names.to_framework("keras", p.role, checked[p.name]))
+
+
+def count_params(model: keras.Model) -> spec.Counts:
+    """Trainable parameters and BN moving statistics (Keras' count_params() lumps them together)."""
+    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
+    stats = sum(
+        math.prod(v.shape) for v in model.non_trainable_weights if v.path.endswith(("moving_mean", "moving_variance"))
+    )
+    return spec.Counts(trainable, stats)

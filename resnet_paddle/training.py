@@ -8,50 +8,30 @@ random masks.
 
 from __future__ import annotations
 
-import copy
-from contextlib import contextmanager, nullcontext
-from typing import Iterator
-
 import numpy as np
 import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
 from resnet_core import names, spec
-from resnet_core.training import OPTIMIZERS, check_batch, check_dtype
+from resnet_core.training import OPTIMIZERS, check_batch
 
 from .weights import config_of, export_weights
 
 DEFAULT_ADAM_EPSILON = 1e-8  # paddle.optimizer.Adam's default, applied after the bias correction
 
 
-def cast_model(model: nn.Layer, dtype: str, *, into: nn.Layer | None = None) -> nn.Layer:
-    """A copy of ``model`` whose parameters and BN statistics are ``dtype`` (``float32`` or ``float64``).
-
-    With ``into`` (an earlier copy of a model of the same config), its values are
-    overwritten instead, which saves building a new copy.
-    """
-    check_dtype(dtype)
-    config_of(model)
-    if into is None:
-        into = copy.deepcopy(model)
-        into.to(dtype=dtype)
-        return into
-    source = model.state_dict()
-    for name, t in into.state_dict().items():
-        t.set_value(source[name].numpy().astype(dtype))  # set_value refuses another dtype
-    return into
-
-
 def _dtype(model: nn.Layer) -> str:
     return "float64" if model.parameters()[0].dtype == paddle.float64 else "float32"
 
 
-
-
 def _trainable(model: nn.Layer, cfg: spec.Config) -> dict[str, tuple[spec.ParamSpec, paddle.Tensor]]:
     params = dict(model.named_parameters())
-    return {p.name: (p, params[names.framework_name("paddle", p.module, p.role)]) for p in spec.param_specs(cfg) if p.trainable}
+    return {
+        p.name: (p, params[names.framework_name("paddle", p.module, p.role)])
+        for p in spec.param_specs(cfg)
+        if p.trainable
+    }
 
 
 def _loss(model: nn.Layer, cfg: spec.Config, x: np.ndarray, labels: np.ndarray) -> paddle.Tensor:
@@ -82,8 +62,16 @@ def gradients(model: nn.Layer, x: np.ndarray, labels: np.ndarray) -> dict[str, n
     return out
 
 
-def make_optimizer(model: nn.Layer, optimizer: str, *, lr: float, momentum: float, weight_decay: float,
-                   betas: tuple[float, float], eps: float | None) -> paddle.optimizer.Optimizer:
+def make_optimizer(
+    model: nn.Layer,
+    optimizer: str,
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    betas: tuple[float, float],
+    eps: float | None,
+) -> paddle.optimizer.Optimizer:
     """paddle.optimizer's Momentum or Adam; a float ``weight_decay`` is L2Decay, coupled: ``g + wd * w``."""
     params = [t for _, t in _trainable(model, config_of(model)).values()]
     wd = weight_decay or None
@@ -92,14 +80,30 @@ def make_optimizer(model: nn.Layer, optimizer: str, *, lr: float, momentum: floa
             return paddle.optimizer.Momentum(learning_rate=lr, momentum=momentum, parameters=params, weight_decay=wd)
         return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=wd)
     if optimizer == "adam":
-        return paddle.optimizer.Adam(learning_rate=lr, beta1=betas[0], beta2=betas[1], parameters=params, weight_decay=wd,
-                                     epsilon=DEFAULT_ADAM_EPSILON if eps is None else eps)
+        return paddle.optimizer.Adam(
+            learning_rate=lr,
+            beta1=betas[0],
+            beta2=betas[1],
+            parameters=params,
+            weight_decay=wd,
+            epsilon=DEFAULT_ADAM_EPSILON if eps is None else eps,
+        )
     raise ValueError(f"unknown optimizer {optimizer!r}: expected one of {list(OPTIMIZERS)}")
 
 
-def optimizer_step(model: nn.Layer, x: np.ndarray, labels: np.ndarray, optimizer: str = "sgd", *, steps: int = 1,
-                   lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0,
-                   betas: tuple[float, float] = (0.9, 0.999), eps: float | None = None) -> dict[str, np.ndarray]:
+def optimizer_step(
+    model: nn.Layer,
+    x: np.ndarray,
+    labels: np.ndarray,
+    optimizer: str = "sgd",
+    *,
+    steps: int = 1,
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float | None = None,
+) -> dict[str, np.ndarray]:
     """Run ``steps`` optimizer steps on one batch; return every canonical tensor afterwards.
 
     BatchNorm is in train mode, so its running statistics are updated by each step's
@@ -114,55 +118,3 @@ def optimizer_step(model: nn.Layer, x: np.ndarray, labels: np.ndarray, optimizer
         opt.step()
     opt.clear_grad()
     return export_weights(model)
-
-
-# --------------------------------------------------------------------------- devices
-def gpu_unavailable_reason() -> str | None:
-    """Why Paddle cannot run on a GPU here, or ``None`` when it can."""
-    if not paddle.device.is_compiled_with_cuda():
-        return "Paddle is a CPU-only build (paddlepaddle, not paddlepaddle-gpu)"
-    if paddle.device.cuda.device_count() == 0:
-        return "Paddle is built with CUDA but sees no GPU"
-    return None
-
-
-@contextmanager
-def tf32(enabled: bool) -> Iterator[None]:
-    """Switch TF32 in cuBLAS and cuDNN on or off inside the block (restored afterwards).
-
-    These are Paddle's runtime switches (``core.set_cublas_switch``/``set_cudnn_switch``);
-    the process-wide alternative is ``NVIDIA_TF32_OVERRIDE=0`` before CUDA starts.
-    """
-    core = paddle.base.core
-    saved = core.get_cublas_switch(), core.get_cudnn_switch()
-    core.set_cublas_switch(enabled)
-    core.set_cudnn_switch(enabled)
-    try:
-        yield
-    finally:
-        core.set_cublas_switch(saved[0])
-        core.set_cudnn_switch(saved[1])
-
-
-@contextmanager
-def on_device(model: nn.Layer, device: str) -> Iterator[nn.Layer]:
-    """Run ``model`` on ``"cpu"`` or ``"gpu"``; on the GPU with TF32 off (restored afterwards).
-
-    Raises ``RuntimeError`` with the reason when no GPU is usable.
-    """
-    if device not in ("cpu", "gpu"):
-        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'gpu'")
-    if device == "gpu" and (reason := gpu_unavailable_reason()):
-        raise RuntimeError(reason)
-    saved = paddle.get_device()
-    if device == "cpu" and saved == "cpu":
-        yield model
-        return
-    paddle.set_device(device)  # paddle.to_tensor places new tensors on the current device
-    model.to(device=device)
-    try:
-        with tf32(False) if device == "gpu" else nullcontext():
-            yield model
-    finally:
-        paddle.set_device(saved)
-        model.to(device=saved)

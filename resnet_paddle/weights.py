@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import math
+from collections.abc import Mapping
 
 import numpy as np
 import paddle
+from paddle import nn
 
 from resnet_core import names, spec
 from resnet_core.weights import check_weights
@@ -13,7 +15,7 @@ from resnet_core.weights import check_weights
 
 def config_of(model: paddle.nn.Layer) -> spec.Config:
     cfg = getattr(model, "config", None)
-    if not isinstance(cfg, (spec.ResNet18Config, spec.MiniModelConfig)):
+    if not isinstance(cfg, spec.ModelConfig):
         raise TypeError(f"expected a resnet_paddle model (ResNet18 or MiniModel), received {type(model).__name__}")
     return cfg
 
@@ -38,4 +40,13 @@ def import_weights(model: paddle.nn.Layer, weights: Mapping[str, np.ndarray]) ->
     checked = check_weights(cfg, weights)
     sd = model.state_dict()
     for p in spec.param_specs(cfg):
-        sd[names.framework_name("paddle", p.module, p.role)].set_value(names.to_framework("paddle", p.role, checked[p.name]))
+        sd[names.framework_name("paddle", p.module, p.role)].set_value(
+            names.to_framework("paddle", p.role, checked[p.name])
+        )
+
+
+def count_params(model: nn.Layer) -> spec.Counts:
+    """Trainable parameters and BN statistics (Paddle's parameters() also lists BN _mean/_variance)."""
+    trainable = sum(math.prod(p.shape) for p in model.parameters() if p.trainable)
+    stats = sum(math.prod(v.shape) for n, v in model.state_dict().items() if n.endswith(("._mean", "._variance")))
+    return spec.Counts(trainable, stats)

@@ -1,26 +1,48 @@
-"""ResNet-18 and MiniModel in PyTorch, built from the one specification in :mod:`resnet_core`."""
+"""ResNet-18 and MiniModel in PyTorch, built from the one specification in :mod:`resnet_core`.
 
-from .models import BasicBlock, MiniModel, ResNet18, Unit, minimodel, resnet18
-from .probes import probe_outputs
-from .weights import config_of, export_weights, import_weights
+The package provides :class:`resnet_core.frameworks.FrameworkPackage` at its top level:
+
+- ``models``: the networks, ``build``; read it side by side with the other frameworks' ``models.py``
+- ``weights``: canonical weights in and out (``export_weights``/``import_weights``), ``config_of``, ``count_params``
+- ``probes``: the output of every probe point
+- ``training``: gradients and optimizer steps
+- ``device``: dtype copies, CPU/GPU placement, TF32
+- ``io``: ``load``/``save`` of any supported weights file
+"""
+
+from resnet_core.runtime import prepare_torch
+
+prepare_torch()  # sets the process environment (resnet_core.runtime) before torch loads
+
+from .device import cast_model, gpu_unavailable_reason, on_device, tf32  # noqa: E402
 from .io import load, save  # noqa: E402
+from .models import BasicBlock, MiniModel, ResNet18, Unit, build, minimodel, resnet18  # noqa: E402
+from .probes import probe_outputs  # noqa: E402
 from .training import gradients, optimizer_step  # noqa: E402
+from .weights import config_of, count_params, export_weights, import_weights  # noqa: E402
 
 FRAMEWORK = "torch"
 
-
-def build(model: str, **kwargs):
-    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments."""
-    from resnet_core import spec
-
-    cfg = spec.make_config(model, **kwargs)
-    return ResNet18(cfg) if model == "resnet18" else MiniModel(cfg)
-
-
-def count_params(model):
-    """Trainable parameters and BN statistics, excluding PyTorch's num_batches_tracked."""
-    from resnet_core.spec import Counts
-
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    stats = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
-    return Counts(trainable, stats)
+__all__ = [
+    "FRAMEWORK",
+    "BasicBlock",
+    "MiniModel",
+    "ResNet18",
+    "Unit",
+    "build",
+    "cast_model",
+    "config_of",
+    "count_params",
+    "export_weights",
+    "gpu_unavailable_reason",
+    "gradients",
+    "import_weights",
+    "load",
+    "minimodel",
+    "on_device",
+    "optimizer_step",
+    "probe_outputs",
+    "resnet18",
+    "save",
+    "tf32",
+]  # fmt: skip

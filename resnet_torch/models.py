@@ -52,6 +52,7 @@ class ResNet18(nn.Module):
     def __init__(self, cfg: spec.ResNet18Config) -> None:
         super().__init__()
         self.config = cfg
+        self.input_rule = cfg.input_rule()  # plain values: paddle.jit.to_static traces forward
         st = cfg.stem_spec
         self.conv1 = nn.Conv2d(cfg.in_channels, 64, st.kernel, stride=st.stride, padding=st.padding, bias=False)
         self.bn1 = _bn(64, spec.RESNET_BN)
@@ -66,7 +67,7 @@ class ResNet18(nn.Module):
         self.fc = nn.Linear(512, cfg.num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        spec.check_input_shape(self.config, tuple(x.shape), "NCHW")
+        spec.check_input(self.input_rule, tuple(x.shape), "NCHW")
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.relu(x)
@@ -145,13 +146,14 @@ class MiniModel(nn.Module):
     def __init__(self, cfg: spec.MiniModelConfig) -> None:
         super().__init__()
         self.config = cfg
+        self.input_rule = cfg.input_rule()  # plain values: paddle.jit.to_static traces forward
         self.stem = Stem()
         for u in spec.minimodel_units(cfg):
             setattr(self, u.name, Unit(u))
         self.head = Head(cfg)
 
     def forward(self, x: Tensor) -> Tensor:
-        spec.check_input_shape(self.config, tuple(x.shape), "NCHW")
+        spec.check_input(self.input_rule, tuple(x.shape), "NCHW")
         x = self.stem(x)
         # One call per line, no loop: paddle.jit.to_static can't convert a loop over the spec.
         x = self.unit1(x)
@@ -170,7 +172,9 @@ class MiniModel(nn.Module):
         return x
 
 
-def resnet18(*, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False) -> ResNet18:
+def resnet18(
+    *, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False
+) -> ResNet18:
     """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem."""
     return ResNet18(spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias))
 
@@ -178,3 +182,13 @@ def resnet18(*, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3
 def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:
     """The Keras tutorial's pre-activation MiniModel; ``softmax=False`` returns logits."""
     return MiniModel(spec.MiniModelConfig(num_classes, softmax))
+
+
+# Builder name -> class, as data: the one place a model name selects a network.
+MODELS = {"resnet18": ResNet18, "minimodel": MiniModel}
+
+
+def build(model: str, **kwargs) -> nn.Module:
+    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec)."""
+    cfg = spec.make_config(model, **kwargs)
+    return MODELS[cfg.model](cfg)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from resnet_core.weights import check_weights
 
 def config_of(model: nn.Module) -> spec.Config:
     cfg = getattr(model, "config", None)
-    if not isinstance(cfg, (spec.ResNet18Config, spec.MiniModelConfig)):
+    if not isinstance(cfg, spec.ModelConfig):
         raise TypeError(f"expected a resnet_torch model (ResNet18 or MiniModel), received {type(model).__name__}")
     return cfg
 
@@ -24,7 +24,9 @@ def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
     cfg = config_of(model)
     sd = model.state_dict()
     return {
-        p.name: names.from_framework("torch", p.role, sd[names.framework_name("torch", p.module, p.role)].detach().cpu().numpy())
+        p.name: names.from_framework(
+            "torch", p.role, sd[names.framework_name("torch", p.module, p.role)].detach().cpu().numpy()
+        )
         for p in spec.param_specs(cfg)
     }
 
@@ -42,3 +44,10 @@ def import_weights(model: nn.Module, weights: Mapping[str, np.ndarray]) -> None:
         for p in spec.param_specs(cfg):
             dst = sd[names.framework_name("torch", p.module, p.role)]
             dst.copy_(torch.from_numpy(names.to_framework("torch", p.role, checked[p.name])))
+
+
+def count_params(model: nn.Module) -> spec.Counts:
+    """Trainable parameters and BN statistics, excluding PyTorch's num_batches_tracked."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    stats = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
+    return spec.Counts(trainable, stats)

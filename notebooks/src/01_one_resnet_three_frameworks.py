@@ -15,13 +15,13 @@
 # claim stops being true. It runs on the CPU in well under a minute.
 
 # %%
-import os
 
 # Before the first framework import: quiet the C++ start-up logs, and let idle OpenMP threads sleep, or
 # PyTorch's spin-waiting threads fight TensorFlow's and Paddle's pools (10x slower steps on 2 cores).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The settings and their reasons live in one place, resnet_core.runtime.ENVIRONMENT.
+from resnet_core import runtime
+
+runtime.set_environment()
 
 import contextlib
 import io
@@ -38,17 +38,19 @@ from resnet_core.weights import random_input
 
 # load_all imports Paddle before TensorFlow, the safe order in one process (notebook 02 shows why it matters).
 fw = frameworks.load_all(["torch", "keras", "paddle"])
-import keras  # noqa: E402  (already loaded by resnet_keras)
-import paddle  # noqa: E402
-import torch  # noqa: E402
+import keras
+import paddle
+import torch
 
 plt.rcParams.update({"figure.dpi": 72, "font.size": 9})
-print(f"torch {torch.__version__} | keras {keras.__version__} on {keras.backend.backend()} | paddle {paddle.__version__}")
+print(
+    f"torch {torch.__version__} | keras {keras.__version__} on {keras.backend.backend()} | paddle {paddle.__version__}"
+)
 
 
-def reference_size(kwargs):
-    """The input side the variant is usually run at: 224 for the ImageNet stem, else 32."""
-    return 224 if kwargs.get("stem") == "imagenet" else 32
+def reference_size(vid):
+    """The variant's reference size (square here), from the variant table."""
+    return spec.variant(vid).reference_size[0]
 
 
 def table(headers, rows):
@@ -67,16 +69,21 @@ def table(headers, rows):
 # the Keras models NHWC (Keras' native layout on the CPU).
 
 # %%
+VARIANTS = [(v.model, dict(v.kwargs), v.id) for v in spec.VARIANTS.values()]
 nets = {}
-for model, kwargs, vid in spec.VARIANTS:
+for model, kwargs, vid in VARIANTS:
     for name, mod in fw.items():
         nets[vid, name] = mod.build(model, **kwargs)
 
 table(
     ["variant", "builder call", *fw],
     [
-        (vid, f"`build({model!r}, **{kwargs})`", *(f"`{type(nets[vid, n]).__module__}.{type(nets[vid, n]).__name__}`" for n in fw))
-        for model, kwargs, vid in spec.VARIANTS
+        (
+            vid,
+            f"`build({model!r}, **{kwargs})`",
+            *(f"`{type(nets[vid, n]).__module__}.{type(nets[vid, n]).__name__}`" for n in fw),
+        )
+        for model, kwargs, vid in VARIANTS
     ],
 )
 
@@ -87,6 +94,7 @@ table(
 # biases, BN gamma and beta) and **BN moving statistics** (running mean and variance, which are state, not
 # parameters). Each package's `count_params(net)` returns exactly these two numbers. The frameworks' own
 # counters each add up something different:
+
 
 # %%
 def n_batchnorms(cfg):
@@ -99,9 +107,9 @@ def paddle_summary_total(net, size):
 
 
 counts, rows = {}, []
-for model, kwargs, vid in spec.VARIANTS:
+for model, kwargs, vid in VARIANTS:
     cfg = spec.make_config(model, **kwargs)
-    size = reference_size(kwargs)
+    size = reference_size(vid)
     t, k, p = nets[vid, "torch"], nets[vid, "keras"], nets[vid, "paddle"]
     c = {
         "spec": spec.counts(cfg),
@@ -147,15 +155,20 @@ print("every counter differs from the specification exactly as explained above")
 # the ImageNet stem has a 7×7 first convolution and a 1000-way classifier, and `shortcut_bias=True` adds a
 # bias to the three 1×1 projection convolutions.
 
+
 # %%
 def tensor_sizes(model, **kwargs):
     return {p.name: int(np.prod(p.shape)) for p in spec.param_specs(spec.make_config(model, **kwargs))}
 
 
 base = tensor_sizes("resnet18", stem="cifar")
-for label, other in [("imagenet stem, 1000 classes", tensor_sizes("resnet18", stem="imagenet", num_classes=1000)),
-                     ("shortcut_bias=True", tensor_sizes("resnet18", stem="cifar", shortcut_bias=True))]:
-    diff = {n: other.get(n, 0) - base.get(n, 0) for n in base.keys() | other.keys() if other.get(n, 0) != base.get(n, 0)}
+for label, other in [
+    ("imagenet stem, 1000 classes", tensor_sizes("resnet18", stem="imagenet", num_classes=1000)),
+    ("shortcut_bias=True", tensor_sizes("resnet18", stem="cifar", shortcut_bias=True)),
+]:
+    diff = {
+        n: other.get(n, 0) - base.get(n, 0) for n in base.keys() | other.keys() if other.get(n, 0) != base.get(n, 0)
+    }
     print(f"{label}: {sum(diff.values()):+,} parameters = " + ", ".join(f"{n} {d:+,}" for n, d in sorted(diff.items())))
 
 # %% [markdown]
@@ -166,11 +179,11 @@ for label, other in [("imagenet stem, 1000 classes", tensor_sizes("resnet18", st
 # `stage`. The specification computes the same shapes with no framework at all (`spec.stage_shapes`).
 
 # %%
-SHOWN = [v for v in spec.VARIANTS if not v[1].get("shortcut_bias")]  # shortcut_bias changes no shape
+SHOWN = [v for v in VARIANTS if not v[1].get("shortcut_bias")]  # shortcut_bias changes no shape
 shapes, rows = {}, []
 for model, kwargs, vid in SHOWN:
     cfg = spec.make_config(model, **kwargs)
-    size = reference_size(kwargs)
+    size = reference_size(vid)
     x = random_input(cfg, 1, size, size)
     want = spec.stage_shapes(cfg, size, size)
     got = {}
@@ -180,8 +193,15 @@ for model, kwargs, vid in SHOWN:
     shapes[vid] = size, want
     for stage, w in want.items():
         same = all(got[n][stage] == w for n in fw)
-        rows.append((vid if stage == next(iter(want)) else "", stage, "×".join(map(str, w)),
-                     *("×".join(map(str, got[n][stage])) for n in fw), "yes" if same else "**NO**"))
+        rows.append(
+            (
+                vid if stage == next(iter(want)) else "",
+                stage,
+                "×".join(map(str, w)),
+                *("×".join(map(str, got[n][stage])) for n in fw),
+                "yes" if same else "**NO**",
+            )
+        )
         assert same, (vid, stage, {n: got[n][stage] for n in fw})
 
 table(["variant", "stage", "spec (C×H×W)", *(f"{n} (C×H×W)" for n in fw), "all equal"], rows)
@@ -204,7 +224,9 @@ for ax, (vid, (size, st)) in zip(axes, shapes.items()):
     ax2.set_ylim(2**-1, 2**7)
     ax2.set_ylabel("spatial side", color="tab:red")
     for i, s in enumerate(names):
-        ax2.annotate(f"{st[s][1]}", (i, side[i]), textcoords="offset points", xytext=(5, -11), fontsize=8, color="tab:red")
+        ax2.annotate(
+            f"{st[s][1]}", (i, side[i]), textcoords="offset points", xytext=(5, -11), fontsize=8, color="tab:red"
+        )
     ax.set_title(f"{vid}, input {size}×{size}", pad=12)
 fig.suptitle("Channels double while the spatial side halves, stage after stage")
 fig.tight_layout()
@@ -242,6 +264,7 @@ else:
 # * **Paddle** `paddle.summary(model, input_size)` runs a forward pass on a dummy input to find shapes, then
 #   lists every layer with an auto-numbered type name (`Conv2D-1`, ...), not the attribute name.
 
+
 # %%
 def clip(text, head=12, tail=9):
     lines = text.rstrip().splitlines()
@@ -260,8 +283,11 @@ with contextlib.redirect_stdout(buf):
     paddle.summary(nets[vid, "paddle"], (1, 3, 32, 32))
 paddle_text = buf.getvalue()
 
-for title, text in [("PyTorch: print(model)", torch_text), ("Keras: model.summary()", keras_text),
-                    ("Paddle: paddle.summary(model, (1, 3, 32, 32))", paddle_text)]:
+for title, text in [
+    ("PyTorch: print(model)", torch_text),
+    ("Keras: model.summary()", keras_text),
+    ("Paddle: paddle.summary(model, (1, 3, 32, 32))", paddle_text),
+]:
     print(f"==== {title} ({len(text.splitlines())} lines) ====")
     print(clip(text))
     print()

@@ -17,9 +17,10 @@ import os
 
 # Before the first framework import: quiet the C++ start-up logs, and let idle OpenMP threads sleep, or
 # PyTorch's spin-waiting threads fight TensorFlow's and Paddle's pools (10x slower steps on 2 cores).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The settings and their reasons live in one place, resnet_core.runtime.ENVIRONMENT.
+from resnet_core import runtime
+
+runtime.set_environment()
 
 import math
 import pathlib
@@ -35,14 +36,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from resnet_core import compare, frameworks, names, spec
+from resnet_core import frameworks, names, spec
+from resnet_core.parity import compare, settings
 from resnet_core.weights import random_input, random_weights
 
 fw = frameworks.load_all(["torch", "keras", "paddle"])  # Paddle first: see "Import order" below
-import keras  # noqa: E402
-import paddle  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import torch  # noqa: E402
+import keras
+import paddle
+import tensorflow as tf
+import torch
 
 plt.rcParams.update({"figure.dpi": 72, "font.size": 9})
 rng = np.random.default_rng(0)
@@ -58,7 +60,9 @@ def catalog_rows(path):
     return rows
 
 
-ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "docs" / "framework-differences.md").is_file())
+ROOT = next(
+    p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "docs" / "framework-differences.md").is_file()
+)
 CATALOG = catalog_rows(ROOT / "docs" / "framework-differences.md")
 measured = []  # (catalog row, what was measured, the number): the summary table at the end
 
@@ -78,14 +82,18 @@ def table(headers, rows):
 
 def keras_conv(weight_oihw, stride, padding, x_nchw):
     """One Keras Conv2D with a PyTorch-layout kernel, run on an NCHW array; returns NCHW."""
-    conv = keras.layers.Conv2D(weight_oihw.shape[0], weight_oihw.shape[2:], strides=stride, padding=padding, use_bias=False)
+    conv = keras.layers.Conv2D(
+        weight_oihw.shape[0], weight_oihw.shape[2:], strides=stride, padding=padding, use_bias=False
+    )
     conv.build((None, None, None, weight_oihw.shape[1]))
     conv.kernel.assign(names.to_framework("keras", "conv.weight", weight_oihw))
     return names.nhwc_to_nchw(keras.ops.convert_to_numpy(conv(names.nchw_to_nhwc(x_nchw))))
 
 
 def torch_conv(weight_oihw, stride, padding, x_nchw):
-    return torch.nn.functional.conv2d(torch.from_numpy(x_nchw), torch.from_numpy(weight_oihw), stride=stride, padding=padding).numpy()
+    return torch.nn.functional.conv2d(
+        torch.from_numpy(x_nchw), torch.from_numpy(weight_oihw), stride=stride, padding=padding
+    ).numpy()
 
 
 print(f"{len(CATALOG)} rows in the catalog")
@@ -123,8 +131,12 @@ with torch.no_grad():
     logits_t = nets["torch"].eval()(torch.from_numpy(X18)).numpy()
 logits_k = keras.ops.convert_to_numpy(nets["keras"](names.nchw_to_nhwc(X18), training=False))
 err = compare.probe_error("logits", logits_t, logits_k).error
-assert "expects 3 input channels in NHWC" in layout_error and err < compare.FORWARD_TOL
-record("Activation layout", "ResNet-18 logits, torch on NCHW vs keras on the transposed NHWC batch (scaled error)", f"{err:.1e}")
+assert "expects 3 input channels in NHWC" in layout_error and err < settings.FORWARD_TOL
+record(
+    "Activation layout",
+    "ResNet-18 logits, torch on NCHW vs keras on the transposed NHWC batch (scaled error)",
+    f"{err:.1e}",
+)
 
 # %% [markdown]
 # ## Weight layout and names
@@ -149,7 +161,11 @@ native = {
 rows = []
 for p in spec.param_specs(CFG18):
     if p.name in ("layer1.0.conv1.weight", "layer1.0.bn1.running_var", "fc.weight"):
-        cells = [f"`{n}` {native[f][n]}" for f in ("torch", "paddle", "keras") for n in [names.framework_name(f, p.module, p.role)]]
+        cells = [
+            f"`{n}` {native[f][n]}"
+            for f in ("torch", "paddle", "keras")
+            for n in [names.framework_name(f, p.module, p.role)]
+        ]
         rows.append((f"`{p.name}`", *cells))
 table(["canonical", "torch", "paddle", "keras"], rows)
 
@@ -181,9 +197,14 @@ dense_err = np.abs(paddle_fc(paddle.to_tensor(feat)).numpy() - ref).max() / np.a
 paddle_fc.weight.set_value(lin_w.reshape(512, 10))
 reshaped_err = np.abs(paddle_fc(paddle.to_tensor(feat)).numpy() - ref).max() / np.abs(ref).max()
 assert dense_err < 1e-6 and reshaped_err > 0.1
-record("Weight layout and names", "conv kernel with kh/kw swapped, same shape (relative error of the output)", rows[3][1])
-record("Weight layout and names", "linear weight [out, in] into Paddle's [in, out]: transposed / reshaped (relative error)",
-       f"{dense_err:.1e} / {reshaped_err:.1e}")
+record(
+    "Weight layout and names", "conv kernel with kh/kw swapped, same shape (relative error of the output)", rows[3][1]
+)
+record(
+    "Weight layout and names",
+    "linear weight [out, in] into Paddle's [in, out]: transposed / reshaped (relative error)",
+    f"{dense_err:.1e} / {reshaped_err:.1e}",
+)
 
 # %% [markdown]
 # ## Padding at stride 2 (`'same'`)
@@ -193,6 +214,7 @@ record("Weight layout and names", "linear weight [out, in] into Paddle's [in, ou
 # **bottom/right**. At stride 1 (odd kernels) that total is `k - 1`, split evenly: identical. At stride 2 with an
 # even input, `'same'` pads 0 on top and 1 at the bottom where PyTorch pads 1 and 1: every output window
 # moves by one pixel. Odd inputs happen to get a symmetric split.
+
 
 # %%
 def same_pads(n, k, s):
@@ -205,7 +227,7 @@ rows = []
 for n in range(7, 13):
     x = rng.standard_normal((1, 1, n, n)).astype(np.float32)
     err = np.abs(torch_conv(w3, 2, 1, x) - keras_conv(w3, 2, "same", x)).max()
-    rows.append((n, "1 / 1", "%d / %d" % same_pads(n, 3, 2), f"{err:.1e}"))
+    rows.append((n, "1 / 1", "{} / {}".format(*same_pads(n, 3, 2)), f"{err:.1e}"))
     assert (err < 1e-5) == (n % 2 == 1), (n, err)
 table(["input side", "PyTorch padding=1 (top / bottom)", "Keras 'same' (top / bottom)", "max abs difference"], rows)
 
@@ -215,8 +237,9 @@ t_out, k_out = torch_conv(w3, 2, 1, x16)[0, 0], keras_conv(w3, 2, "same", x16)[0
 k_from_torch = torch_conv(w3, 2, 0, np.pad(x16, ((0, 0), (0, 0), (0, 1), (0, 1))))[0, 0]
 
 fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
-for ax, img, title in zip(axes, [t_out, k_out, np.abs(t_out - k_out)],
-                          ["PyTorch, padding=1", "Keras, padding='same'", "|difference|"]):
+for ax, img, title in zip(
+    axes, [t_out, k_out, np.abs(t_out - k_out)], ["PyTorch, padding=1", "Keras, padding='same'", "|difference|"]
+):
     im = ax.imshow(img, cmap="magma" if title.startswith("|") else "coolwarm")
     ax.set_title(title)
     ax.set_xticks([]), ax.set_yticks([])
@@ -225,15 +248,18 @@ fig.suptitle("3×3 stride-2 convolution of a 16×16 input: the error map covers 
 fig.tight_layout()
 plt.show()
 assert np.allclose(k_out, k_from_torch, atol=1e-5)  # 'same' = zero rows/cols at bottom/right only, then 'valid'
-record("Padding at stride 2 (`'same'`)", "3×3 stride-2 conv, 16×16 input: outputs that differ",
-       f"{np.mean(np.abs(t_out - k_out) > 1e-5):.0%} (max abs {np.abs(t_out - k_out).max():.2f})")
+record(
+    "Padding at stride 2 (`'same'`)",
+    "3×3 stride-2 conv, 16×16 input: outputs that differ",
+    f"{np.mean(np.abs(t_out - k_out) > 1e-5):.0%} (max abs {np.abs(t_out - k_out).max():.2f})",
+)
 
 # %% [markdown]
 # **Where it shows in ResNet-18.** The project's Keras model pads explicitly (`ZeroPadding2D(p)` then a
 # `'valid'` convolution) wherever the stride is 2 and the padding is not zero. Its private switch
 # `_strided_padding="same"` builds the naive version instead, so we can measure what the explicit padding
 # saves: load the same random weights (and random BN statistics) into PyTorch and both Keras models, and
-# compare every probe with `resnet_core.compare.compare_probes`, which names the first layer out of tolerance.
+# compare every probe with `resnet_core.parity.compare.compare_probes`, which names the first layer out of tolerance.
 # With the CIFAR stem the first strided 3×3 convolution is `layer2.0.conv1`; with the ImageNet stem it is the
 # 7×7 stride-2 `conv1` itself. The 1×1 stride-2 shortcuts have no padding and are never affected.
 
@@ -249,8 +275,9 @@ for stem, size in [("cifar", 32), ("imagenet", 224)]:
     for mode in ("explicit", "same"):
         k_net = fw["keras"].ResNet18(stem=stem, _strided_padding=mode)
         fw["keras"].import_weights(k_net, w)
-        padding_runs[stem, mode] = compare.compare_probes(cfg, ref, fw["keras"].probe_outputs(k_net, x),
-                                                          label=f"torch vs keras ({stem} stem, {mode} padding)")
+        padding_runs[stem, mode] = compare.compare_probes(
+            cfg, ref, fw["keras"].probe_outputs(k_net, x), label=f"torch vs keras ({stem} stem, {mode} padding)"
+        )
     print(padding_runs[stem, "explicit"].message())
     print(padding_runs[stem, "same"].message().splitlines()[0])
 
@@ -258,17 +285,26 @@ assert padding_runs["cifar", "explicit"].passed and padding_runs["imagenet", "ex
 assert padding_runs["cifar", "same"].first_divergence.name == "layer2.0.conv1"
 assert padding_runs["imagenet", "same"].first_divergence.name == "conv1"
 for stem in ("cifar", "imagenet"):
-    record("Padding at stride 2 (`'same'`)", f"ResNet-18 {stem}: logits error with 'same' / with explicit padding",
-           f"{padding_runs[stem, 'same'].by_name()['output'].error:.2e} / {padding_runs[stem, 'explicit'].by_name()['output'].error:.1e}")
+    record(
+        "Padding at stride 2 (`'same'`)",
+        f"ResNet-18 {stem}: logits error with 'same' / with explicit padding",
+        f"{padding_runs[stem, 'same'].by_name()['output'].error:.2e} / "
+        f"{padding_runs[stem, 'explicit'].by_name()['output'].error:.1e}",
+    )
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
 for ax, stem in zip(axes, ("cifar", "imagenet")):
     for mode, color in (("same", "tab:red"), ("explicit", "tab:green")):
         errs = padding_runs[stem, mode].errors
-        ax.bar(np.arange(len(errs)) + (0.2 if mode == "explicit" else -0.2), [max(e.error, 1e-9) for e in errs],
-               width=0.4, color=color, label=f"Keras {mode!r} padding")
-    ax.axhline(compare.FORWARD_TOL, color="k", ls="--", lw=1, label=f"tolerance {compare.FORWARD_TOL:g}")
+        ax.bar(
+            np.arange(len(errs)) + (0.2 if mode == "explicit" else -0.2),
+            [max(e.error, 1e-9) for e in errs],
+            width=0.4,
+            color=color,
+            label=f"Keras {mode!r} padding",
+        )
+    ax.axhline(settings.FORWARD_TOL, color="k", ls="--", lw=1, label=f"tolerance {settings.FORWARD_TOL:g}")
     errs = padding_runs[stem, "same"].errors
     first = padding_runs[stem, "same"].first_divergence
     ticks = [i for i, e in enumerate(errs) if (e.stage and e.stage not in ("pool", "logits")) or e is first]
@@ -287,19 +323,23 @@ plt.show()
 # `MaxPooling2D` has only `'same'` (with the shift above), so the project pads with `ZeroPadding2D(1)`. Zeros
 # are not `-inf`, but the pool follows a ReLU: every value is at least 0, so a zero in the padding never wins.
 
+
 # %%
 def torch_pool(a, padding):
     return torch.nn.functional.max_pool2d(torch.from_numpy(a), 3, stride=2, padding=padding).numpy()
 
 
 x = (rng.standard_normal((1, 1, 8, 8)) - 1.5).astype(np.float32)  # mostly negative, as before a ReLU
-zero_padded = lambda a: np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)))  # noqa: E731
+zero_padded = lambda a: np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)))
 signed_gap = np.abs(torch_pool(x, 1) - torch_pool(zero_padded(x), 0)).max()
 relu = np.maximum(x, 0)
 relu_gap = np.abs(torch_pool(relu, 1) - torch_pool(zero_padded(relu), 0)).max()
 assert signed_gap > 0 and relu_gap == 0
-record("Max-pool padding value", "zero vs -inf padding: max abs difference on signed input / after ReLU",
-       f"{signed_gap:.2f} / {relu_gap:.0f}")
+record(
+    "Max-pool padding value",
+    "zero vs -inf padding: max abs difference on signed input / after ReLU",
+    f"{signed_gap:.2f} / {relu_gap:.0f}",
+)
 
 # %% [markdown]
 # ## BN momentum convention
@@ -338,9 +378,17 @@ for framework, m in (("keras", 0.9), ("paddle", 0.9), ("keras", 0.1), ("paddle",
     rows.append((framework, m, "PyTorch's 0.1 converted" if m == 0.9 else "the same number, unconverted", f"{rel:.1e}"))
     assert (rel < 1e-5) == (m == 0.9)
 table(["framework", "momentum", "", "running mean vs PyTorch momentum=0.1 (relative)"], rows)
-record("BN momentum convention", "running mean after one step, momentum passed unconverted (relative error)", rows[-1][-1])
-print("defaults: torch", torch.nn.BatchNorm2d(1).momentum, "| keras", keras.layers.BatchNormalization().momentum,
-      "| paddle", paddle.nn.BatchNorm2D(1)._momentum)
+record(
+    "BN momentum convention", "running mean after one step, momentum passed unconverted (relative error)", rows[-1][-1]
+)
+print(
+    "defaults: torch",
+    torch.nn.BatchNorm2d(1).momentum,
+    "| keras",
+    keras.layers.BatchNormalization().momentum,
+    "| paddle",
+    paddle.nn.BatchNorm2D(1)._momentum,
+)
 
 # %% [markdown]
 # ## BN epsilon default
@@ -370,11 +418,16 @@ ref = bn_eval(1e-5, "torch")
 keras_default = bn_eval(keras.layers.BatchNormalization().epsilon, "keras")
 keras_stated = bn_eval(1e-5, "keras")
 per_channel = np.abs(keras_default - ref).max(axis=(0, 2, 3)) / np.abs(ref).max(axis=(0, 2, 3))
-table(["running variance", *[f"{v:g}" for v in variances]],
-      [["relative error, Keras default ε=1e-3"] + [f"{e:.1e}" for e in per_channel]])
+table(
+    ["running variance", *[f"{v:g}" for v in variances]],
+    [["relative error, Keras default ε=1e-3"] + [f"{e:.1e}" for e in per_channel]],
+)
 assert np.abs(keras_stated - ref).max() < 1e-5 and per_channel[0] > 0.5
-record("BN epsilon default", "eval BN, Keras default ε vs PyTorch's, channel with variance 1e-4 / 1 (relative)",
-       f"{per_channel[0]:.2f} / {per_channel[4]:.1e}")
+record(
+    "BN epsilon default",
+    "eval BN, Keras default ε vs PyTorch's, channel with variance 1e-4 / 1 (relative)",
+    f"{per_channel[0]:.2f} / {per_channel[4]:.1e}",
+)
 
 # %% [markdown]
 # ## BN running variance (biased vs unbiased)
@@ -384,6 +437,7 @@ record("BN epsilon default", "eval BN, Keras default ε vs PyTorch's, channel wi
 # Paddle store the biased one. N is the number of values per channel, batch × height × width, so the gap
 # `N/(N-1)` is largest deep in the network on small batches: ResNet-18's layer4 on CIFAR sees 4×4 maps, so a
 # batch of 2 gives N = 32; at 2×2 it is N = 8.
+
 
 # %%
 def running_var_after_one_step(framework, x):
@@ -412,7 +466,11 @@ for batch, side in [(2, 2), (2, 4), (8, 4), (32, 8)]:
     ns.append(n), gaps.append(gap)
     rows.append((f"{batch}×{side}×{side}", n, f"{gap:.2e}", f"{1 / (n - 1):.2e}"))
 table(["batch × H × W", "N per channel", "torch / keras - 1 (measured)", "1/(N-1)"], rows)
-record("BN running variance (biased vs unbiased)", "torch/keras running variance - 1 at N = 8 (batch 2, 2×2)", f"{gaps[0]:.3f}")
+record(
+    "BN running variance (biased vs unbiased)",
+    "torch/keras running variance - 1 at N = 8 (batch 2, 2×2)",
+    f"{gaps[0]:.3f}",
+)
 
 fig, ax = plt.subplots(figsize=(5, 2.8))
 ax.loglog(ns, gaps, "o-", label="measured torch / keras - 1")
@@ -452,8 +510,11 @@ for m in (0.9, 0.99):  # ResNet-18 and MiniModel, in Paddle's convention
     assert math.isclose(rel, abs(predicted), rel_tol=1e-3), (rel, predicted)
     rows.append((m, f"{np.float32(m):.14f}", f"{rel:.2e}", f"{abs(predicted):.2e}"))
 table(["momentum", "as float32", "increment error, measured (float64 model)", "predicted"], rows)
-record("BN momentum precision (Paddle)", "float64 running-mean increment error at momentum 0.9 / 0.99",
-       f"{float(rows[0][2]):.1e} / {float(rows[1][2]):.1e}")
+record(
+    "BN momentum precision (Paddle)",
+    "float64 running-mean increment error at momentum 0.9 / 0.99",
+    f"{float(rows[0][2]):.1e} / {float(rows[1][2]):.1e}",
+)
 
 # %% [markdown]
 # ## Frozen BN (`trainable=False`)
@@ -474,12 +535,24 @@ p_bn = paddle.nn.BatchNorm1D(4)
 for prm in p_bn.parameters():
     prm.stop_gradient = True
 p_bn.train()
-outs = {"keras": keras.ops.convert_to_numpy(k_bn(x, training=True)), "torch": t_bn(torch.from_numpy(x)).numpy(),
-        "paddle": p_bn(paddle.to_tensor(x)).numpy()}
-table(["framework, frozen BN, training mode", "mean of the output", "normalised with"],
-      [(f, f"{o.mean():.3f}", "moving statistics" if abs(o.mean()) > 0.5 else "batch statistics") for f, o in outs.items()])
+outs = {
+    "keras": keras.ops.convert_to_numpy(k_bn(x, training=True)),
+    "torch": t_bn(torch.from_numpy(x)).numpy(),
+    "paddle": p_bn(paddle.to_tensor(x)).numpy(),
+}
+table(
+    ["framework, frozen BN, training mode", "mean of the output", "normalised with"],
+    [
+        (f, f"{o.mean():.3f}", "moving statistics" if abs(o.mean()) > 0.5 else "batch statistics")
+        for f, o in outs.items()
+    ],
+)
 gap = np.abs(outs["keras"] - outs["torch"]).max() / np.abs(outs["torch"]).max()
-assert abs(outs["torch"].mean()) < 1e-5 and abs(outs["paddle"].mean()) < 1e-5 and abs(outs["keras"].mean() - x.mean()) < 1e-2
+assert (
+    abs(outs["torch"].mean()) < 1e-5
+    and abs(outs["paddle"].mean()) < 1e-5
+    and abs(outs["keras"].mean() - x.mean()) < 1e-2
+)
 record("Frozen BN (`trainable=False`)", "frozen BN in training mode, keras vs torch output (relative)", f"{gap:.2f}")
 
 # %% [markdown]
@@ -500,8 +573,11 @@ assert len(tracked) == sum(isinstance(layer, spec.BatchNorm) for layer in spec.l
 assert {v.dtype for v in tracked.values()} == {torch.int64} and after == {1}
 assert not any(k.endswith("num_batches_tracked") for k in exported) and len(exported) == len(spec.param_specs(CFG18))
 print(f"state_dict: {len(net.state_dict())} entries; export_weights: {len(exported)} canonical tensors")
-record("`num_batches_tracked`", "ResNet-18: int64 buffers in torch's state_dict (value after one training pass); in export_weights",
-       f"{len(tracked)} (1); 0")
+record(
+    "`num_batches_tracked`",
+    "ResNet-18: int64 buffers in torch's state_dict (value after one training pass); in export_weights",
+    f"{len(tracked)} (1); 0",
+)
 
 # %% [markdown]
 # ## Parameter counting
@@ -521,12 +597,18 @@ native_counts = {
     "keras count_params()": k.count_params(),
     "paddle parameters()": int(sum(v.numel() for v in p.parameters())),
 }
-table(["counter", "total", "minus spec trainable"], [(n, f"{v:,}", f"{v - c.trainable:+,}") for n, v in native_counts.items()])
+table(
+    ["counter", "total", "minus spec trainable"],
+    [(n, f"{v:,}", f"{v - c.trainable:+,}") for n, v in native_counts.items()],
+)
 assert native_counts["torch parameters()"] == c.trainable
 assert native_counts["keras count_params()"] == native_counts["paddle parameters()"] == c.trainable + c.bn_statistics
 assert native_counts["torch state_dict()"] == c.trainable + c.bn_statistics + 25
-record("Parameter counting", "MiniModel, largest minus smallest native total",
-       f"{native_counts['torch state_dict()'] - c.trainable:,}")
+record(
+    "Parameter counting",
+    "MiniModel, largest minus smallest native total",
+    f"{native_counts['torch state_dict()'] - c.trainable:,}",
+)
 
 # %% [markdown]
 # ## Flatten order
@@ -544,9 +626,12 @@ naive = names.nchw_to_nhwc(feat_nchw).reshape(1, -1) @ dense
 fixed = names.nchw_to_nhwc(feat_nchw).reshape(1, -1) @ dense.reshape(16, 4, 4, 10).transpose(1, 2, 0, 3).reshape(-1, 10)
 assert np.allclose(fixed, ref, atol=1e-4)
 pooled = compare.probe_error("avgpool", probes18["torch"]["avgpool"], probes18["keras"]["avgpool"])
-assert probes18["torch"]["avgpool"].shape[2:] == (1, 1) and pooled.error < compare.FORWARD_TOL
-record("Flatten order", "dense after Flatten of a 4×4 map, rows not permuted (relative error)",
-       f"{np.abs(naive - ref).max() / np.abs(ref).max():.2f}")
+assert probes18["torch"]["avgpool"].shape[2:] == (1, 1) and pooled.error < settings.FORWARD_TOL
+record(
+    "Flatten order",
+    "dense after Flatten of a 4×4 map, rows not permuted (relative error)",
+    f"{np.abs(naive - ref).max() / np.abs(ref).max():.2f}",
+)
 record("Flatten order", "ResNet-18 avgpool (1×1) output, torch vs keras (scaled error)", f"{pooled.error:.1e}")
 
 # %% [markdown]
@@ -574,16 +659,27 @@ for f, feed in feeds.items():
         rows.append((f, "refused", f"{type(e).__name__}: {str(e).splitlines()[0][:70]}"))
 table(["framework", "float64 input", "output dtype / error"], rows)
 assert [r[1] for r in rows] == ["refused", "refused", "accepted"]
-print("default float dtype: torch", torch.get_default_dtype(), "| keras", keras.config.floatx(), "| paddle",
-      paddle.get_default_dtype(), "| numpy", np.array(1.0).dtype)
+print(
+    "default float dtype: torch",
+    torch.get_default_dtype(),
+    "| keras",
+    keras.config.floatx(),
+    "| paddle",
+    paddle.get_default_dtype(),
+    "| numpy",
+    np.array(1.0).dtype,
+)
 
-t64 = fw["torch"].training.cast_model(nets["torch"], "float64")
+t64 = fw["torch"].cast_model(nets["torch"], "float64")
 with torch.no_grad():
     out64 = t64.eval()(torch.from_numpy(x64)).numpy()
 floor = {f: compare.probe_error("logits", out64, probes18[f]["output"]).error for f in nets}
-record("Default dtypes", "float32 logits vs a float64 reference, torch / keras / paddle (scaled)",
-       " / ".join(f"{floor[f]:.1e}" for f in nets))
-assert max(floor.values()) < compare.FORWARD_TOL
+record(
+    "Default dtypes",
+    "float32 logits vs a float64 reference, torch / keras / paddle (scaled)",
+    " / ".join(f"{floor[f]:.1e}" for f in nets),
+)
+assert max(floor.values()) < settings.FORWARD_TOL
 
 # %% [markdown]
 # ## Optimizer epsilon (Adam)
@@ -633,15 +729,21 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
-at = lambda g: int(np.argmin(np.abs(grads - g)))  # noqa: E731
+at = lambda g: int(np.argmin(np.abs(grads - g)))
 t = updates["torch (ε=1e-08)"]
 k_default = updates[f"keras (ε={defaults['keras']:g})"]
 assert np.allclose(updates["paddle (ε=1e-08)"], t, rtol=1e-4)
 assert np.allclose(updates["keras (ε=1e-8·sqrt(1-β₂))"], t, rtol=1e-3)  # matches at step 1 only
-record("Optimizer epsilon (Adam)", "first Adam step at gradient 1e-6, Keras defaults vs PyTorch's (step / lr)",
-       f"{k_default[at(1e-6)]:.3f} vs {t[at(1e-6)]:.3f}")
-record("Optimizer epsilon (Adam)", "same ε=1e-8 in both, gradient 1e-8: Keras vs PyTorch (step / lr)",
-       f"{updates['keras (ε=1e-8)'][at(1e-8)]:.3f} vs {t[at(1e-8)]:.3f}")
+record(
+    "Optimizer epsilon (Adam)",
+    "first Adam step at gradient 1e-6, Keras defaults vs PyTorch's (step / lr)",
+    f"{k_default[at(1e-6)]:.3f} vs {t[at(1e-6)]:.3f}",
+)
+record(
+    "Optimizer epsilon (Adam)",
+    "same ε=1e-8 in both, gradient 1e-8: Keras vs PyTorch (step / lr)",
+    f"{updates['keras (ε=1e-8)'][at(1e-8)]:.3f} vs {t[at(1e-8)]:.3f}",
+)
 
 # %% [markdown]
 # ## Optimizer hyper-parameter precision (Keras)
@@ -665,7 +767,8 @@ def float64_adam_step(framework, lr, betas):
         return p.detach().numpy() - w64
     v = keras.Variable(w64.copy(), dtype="float64")
     keras.optimizers.Adam(learning_rate=lr, beta_1=betas[0], beta_2=betas[1], epsilon=0.0).apply_gradients(
-        [(keras.ops.convert_to_tensor(g64), v)])
+        [(keras.ops.convert_to_tensor(g64), v)]
+    )
     return keras.ops.convert_to_numpy(v) - w64
 
 
@@ -675,8 +778,11 @@ for lr, betas in [(1e-3, (0.875, 0.999)), (2**-10, (0.875, 1 - 2**-10))]:
     rows.append((lr, betas, f"{np.linalg.norm(k - t) / np.linalg.norm(t):.1e}"))
 table(["learning rate", "betas", "float64 Adam step, Keras vs PyTorch (relative)"], rows)
 assert float(rows[0][2]) > 1e-6 and float(rows[1][2]) < 1e-12
-record("Optimizer hyper-parameter precision (Keras)", "float64 Adam step, beta2 = 0.999 / 1 - 2^-10 (relative)",
-       f"{rows[0][2]} / {rows[1][2]}")
+record(
+    "Optimizer hyper-parameter precision (Keras)",
+    "float64 Adam step, beta2 = 0.999 / 1 - 2^-10 (relative)",
+    f"{rows[0][2]} / {rows[1][2]}",
+)
 
 # %% [markdown]
 # ## Weight decay
@@ -724,13 +830,20 @@ t = sgd_two_steps("torch")
 step = np.linalg.norm(t - w0)
 k_dec, k_l2, p_l2 = sgd_two_steps("keras", decoupled=True), sgd_two_steps("keras"), sgd_two_steps("paddle")
 formula = np.abs((t - k_dec) - (-lr * mom * wd * w0)).max()
-table(["two SGD steps with weight decay, against PyTorch", "relative to the update"],
-      [("Keras weight_decay= (decoupled)", f"{np.linalg.norm(k_dec - t) / step:.1e}"),
-       ("Keras, L2 added to the gradient", f"{np.linalg.norm(k_l2 - t) / step:.1e}"),
-       ("Paddle weight_decay= (L2Decay)", f"{np.linalg.norm(p_l2 - t) / step:.1e}")])
+table(
+    ["two SGD steps with weight decay, against PyTorch", "relative to the update"],
+    [
+        ("Keras weight_decay= (decoupled)", f"{np.linalg.norm(k_dec - t) / step:.1e}"),
+        ("Keras, L2 added to the gradient", f"{np.linalg.norm(k_l2 - t) / step:.1e}"),
+        ("Paddle weight_decay= (L2Decay)", f"{np.linalg.norm(p_l2 - t) / step:.1e}"),
+    ],
+)
 assert formula < 1e-6 and np.linalg.norm(k_l2 - t) / step < 1e-5 and np.linalg.norm(p_l2 - t) / step < 1e-5
-record("Weight decay", "two SGD steps, Keras decoupled vs PyTorch L2 (relative to the update); deviation from lr·momentum·wd·w0",
-       f"{np.linalg.norm(k_dec - t) / step:.1e}; {formula:.0e}")
+record(
+    "Weight decay",
+    "two SGD steps, Keras decoupled vs PyTorch L2 (relative to the update); deviation from lr·momentum·wd·w0",
+    f"{np.linalg.norm(k_dec - t) / step:.1e}; {formula:.0e}",
+)
 
 # %% [markdown]
 # ## SGD momentum formula
@@ -745,11 +858,16 @@ rows = []
 for lrs in [(0.1, 0.1), (0.1, 0.05)]:
     t, k, p = sgd_two_steps("torch", lrs=lrs), sgd_two_steps("keras", lrs=lrs), sgd_two_steps("paddle", lrs=lrs)
     step = np.linalg.norm(t - w0)
-    rows.append((f"{lrs[0]} then {lrs[1]}", f"{np.linalg.norm(k - t) / step:.1e}", f"{np.linalg.norm(p - t) / step:.1e}"))
+    rows.append(
+        (f"{lrs[0]} then {lrs[1]}", f"{np.linalg.norm(k - t) / step:.1e}", f"{np.linalg.norm(p - t) / step:.1e}")
+    )
 table(["learning rates", "Keras vs PyTorch (relative to the update)", "Paddle vs PyTorch"], rows)
 assert float(rows[0][1]) < 1e-5 and float(rows[1][1]) > 1e-2 and max(float(r[2]) for r in rows) < 1e-5
-record("SGD momentum formula", "two momentum steps, Keras vs PyTorch: constant lr / lr halved at step 2 (relative)",
-       f"{rows[0][1]} / {rows[1][1]}")
+record(
+    "SGD momentum formula",
+    "two momentum steps, Keras vs PyTorch: constant lr / lr halved at step 2 (relative)",
+    f"{rows[0][1]} / {rows[1][1]}",
+)
 
 # %% [markdown]
 # ## Cross-entropy input
@@ -763,17 +881,28 @@ record("SGD momentum formula", "two momentum steps, Keras vs PyTorch: constant l
 logits = probes18["torch"]["output"]
 y = LABELS18
 losses = {
-    "torch cross_entropy(logits)": float(torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y))),
-    "paddle cross_entropy(logits)": float(paddle.nn.functional.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(y))),
-    "keras, from_logits=True": float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))),
-    "keras, default (from_logits=False)": float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits))),
+    "torch cross_entropy(logits)": float(
+        torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y))
+    ),
+    "paddle cross_entropy(logits)": float(
+        paddle.nn.functional.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(y))
+    ),
+    "keras, from_logits=True": float(
+        keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+    ),
+    "keras, default (from_logits=False)": float(
+        keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits))
+    ),
 }
 table(["loss on the same ResNet-18 logits", "value"], [(k_, f"{v:.4f}") for k_, v in losses.items()])
 ref = losses["torch cross_entropy(logits)"]
 assert abs(losses["paddle cross_entropy(logits)"] - ref) < 1e-5 and abs(losses["keras, from_logits=True"] - ref) < 1e-5
 assert abs(losses["keras, default (from_logits=False)"] - ref) > 0.1
-record("Cross-entropy input", "Keras loss on logits without from_logits=True vs PyTorch's",
-       f"{losses['keras, default (from_logits=False)']:.3f} vs {ref:.3f}")
+record(
+    "Cross-entropy input",
+    "Keras loss on logits without from_logits=True vs PyTorch's",
+    f"{losses['keras, default (from_logits=False)']:.3f} vs {ref:.3f}",
+)
 
 # %% [markdown]
 # ## Dropout RNG
@@ -810,8 +939,15 @@ fan = 64 * 3 * 3
 formula = {"torch": 1 / math.sqrt(3 * fan), "keras": math.sqrt(2 / (fan + fan)), "paddle": math.sqrt(2 / fan)}
 fresh = {f: fw[f].build("resnet18") for f in ("torch", "keras", "paddle")}
 fresh_w = {f: fw[f].export_weights(net) for f, net in fresh.items()}
-rows = [(f, f"{fresh_w[f]['layer1.0.conv1.weight'].std():.4f}", f"{formula[f]:.4f}", f"{np.abs(fresh_w[f]['fc.bias']).max():.3f}")
-        for f in fresh]
+rows = [
+    (
+        f,
+        f"{fresh_w[f]['layer1.0.conv1.weight'].std():.4f}",
+        f"{formula[f]:.4f}",
+        f"{np.abs(fresh_w[f]['fc.bias']).max():.3f}",
+    )
+    for f in fresh
+]
 table(["framework", "std of layer1.0.conv1.weight", "std of the documented initializer", "max |fc.bias|"], rows)
 assert all(abs(float(r[1]) / float(r[2]) - 1) < 0.02 for r in rows)
 fresh_out = {f: fw[f].probe_outputs(net, X18)["output"] for f, net in fresh.items()}
@@ -826,20 +962,25 @@ record("Default initializers", "fresh ResNet-18 models, torch vs keras logits (r
 # (float32 has 23). Whether it is on by default differs per framework and per operation; the switches as this
 # installation reports them are printed below. There is no GPU here, so we **emulate** TF32: round a
 # convolution's input and kernel to a 10-bit mantissa, as the tensor cores do, and compare with plain float32.
-# The parity suite switches TF32 off in all three frameworks (`resnet_<framework>.training.tf32(False)`)
+# The parity suite switches TF32 off in all three frameworks (`resnet_<framework>.tf32(False)`)
 # whenever it runs on a GPU.
 
 # %%
-from paddle.base import core as paddle_core  # noqa: E402
+from paddle.base import core as paddle_core
 
-table(["switch", "value here"], [
-    ("PyTorch `torch.backends.cudnn.allow_tf32` (convolutions)", torch.backends.cudnn.allow_tf32),
-    ("PyTorch `torch.backends.cuda.matmul.allow_tf32` (matmuls)", torch.backends.cuda.matmul.allow_tf32),
-    ("TensorFlow `tf.config.experimental.tensor_float_32_execution_enabled()`",
-     tf.config.experimental.tensor_float_32_execution_enabled()),
-    ("Paddle `core.get_cudnn_switch()` (cuDNN TF32)", paddle_core.get_cudnn_switch()),
-    ("Paddle `core.get_cublas_switch()` (cuBLAS TF32)", paddle_core.get_cublas_switch()),
-])
+table(
+    ["switch", "value here"],
+    [
+        ("PyTorch `torch.backends.cudnn.allow_tf32` (convolutions)", torch.backends.cudnn.allow_tf32),
+        ("PyTorch `torch.backends.cuda.matmul.allow_tf32` (matmuls)", torch.backends.cuda.matmul.allow_tf32),
+        (
+            "TensorFlow `tf.config.experimental.tensor_float_32_execution_enabled()`",
+            tf.config.experimental.tensor_float_32_execution_enabled(),
+        ),
+        ("Paddle `core.get_cudnn_switch()` (cuDNN TF32)", paddle_core.get_cudnn_switch()),
+        ("Paddle `core.get_cublas_switch()` (cuBLAS TF32)", paddle_core.get_cublas_switch()),
+    ],
+)
 
 
 def round_to_tf32(a):
@@ -854,7 +995,7 @@ exact = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_nump
 fp32 = torch_conv(conv_w, 1, 1, x)
 tf32_like = torch_conv(round_to_tf32(conv_w), 1, 1, round_to_tf32(x))
 e32, etf = (np.abs(o - exact).max() / np.abs(exact).max() for o in (fp32, tf32_like))
-assert etf > 100 * e32 and etf > compare.FORWARD_TOL
+assert etf > 100 * e32 and etf > settings.FORWARD_TOL
 record("TF32 on GPUs", "layer4 3×3 conv, relative error vs float64: float32 / emulated TF32", f"{e32:.1e} / {etf:.1e}")
 
 # %% [markdown]
@@ -862,17 +1003,23 @@ record("TF32 on GPUs", "layer4 3×3 conv, relative error vs float64: float32 / e
 #
 # In one process, `import tensorflow` followed by `import paddle` kills Python with a segmentation fault while
 # libpaddle loads: TensorFlow puts its protobuf runtime in the process' global symbol scope and libpaddle's
-# own, incompatible protobuf calls get bound to it (`resnet_core/import_order.py` has the full diagnosis). The
+# own, incompatible protobuf calls get bound to it (`resnet_core/runtime.py` has the full diagnosis). The
 # other order works. The project avoids it twice: `resnet_core.frameworks.load_all` (used above) imports Paddle
 # first, and `resnet_keras`/`resnet_paddle` load libpaddle with `RTLD_DEEPBIND` when TensorFlow came first, or
 # refuse with a clear `ImportError` where that is impossible. Each experiment runs in its own subprocess, so
 # the crash cannot take this notebook down.
 
+
 # %%
 def in_subprocess(code, **env):
     start = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code + "; print('both loaded')"], capture_output=True, text=True,
-                       env={**os.environ, **env}, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code + "; print('both loaded')"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
     error = [line for line in r.stderr.splitlines() if "Error" in line][-1:]
     return r.returncode, time.perf_counter() - start, r.stdout.strip() or (error[0][:150] + " ..." if error else "")
 
@@ -888,11 +1035,21 @@ for code, env in cases:
     rc, seconds, said = in_subprocess(code, **env)
     codes.append(rc)
     what = "SIGSEGV" if rc == -11 else f"exit {rc}"
-    rows.append((f"`{code}`" + (" with " + ", ".join(f"`{k_}={v}`" for k_, v in env.items()) if env else ""),
-                 what, f"{seconds:.1f} s", said.replace("|", "/")))
+    rows.append(
+        (
+            f"`{code}`" + (" with " + ", ".join(f"`{k_}={v}`" for k_, v in env.items()) if env else ""),
+            what,
+            f"{seconds:.1f} s",
+            said.replace("|", "/"),
+        )
+    )
 table(["in a fresh process", "result", "time", "what it printed"], rows)
 assert codes == [-11, 0, 0, 1], codes
-record("Import order (TF before Paddle)", "`import tensorflow; import paddle` in a fresh process: exit status", f"{codes[0]} (SIGSEGV)")
+record(
+    "Import order (TF before Paddle)",
+    "`import tensorflow; import paddle` in a fresh process: exit status",
+    f"{codes[0]} (SIGSEGV)",
+)
 
 # %% [markdown]
 # ## numpy conversion
@@ -900,6 +1057,7 @@ record("Import order (TF before Paddle)", "`import tensorflow; import paddle` in
 # `tensor.numpy()` in PyTorch returns a **view** of the tensor's memory: change the tensor (an optimizer step
 # does, in place) and the array changes too. Keras' `convert_to_numpy` and Paddle's `.numpy()` return copies.
 # The parity matrix copies every result it keeps, and `export_weights` copies where it transposes.
+
 
 # %%
 def after_in_place_add(framework):
@@ -921,8 +1079,11 @@ def after_in_place_add(framework):
 seen = {f: after_in_place_add(f) for f in ("torch", "keras", "paddle")}
 table(["framework", "array taken before `tensor += 1` now holds"], [(f, v) for f, v in seen.items()])
 assert seen == {"torch": 1.0, "keras": 0.0, "paddle": 0.0}
-record("numpy conversion", "array taken before an in-place +1, torch / keras / paddle",
-       " / ".join(f"{v:g}" for v in seen.values()))
+record(
+    "numpy conversion",
+    "array taken before an in-place +1, torch / keras / paddle",
+    " / ".join(f"{v:g}" for v in seen.values()),
+)
 
 # %% [markdown]
 # ## Float32 accuracy with batch statistics
@@ -934,22 +1095,27 @@ record("numpy conversion", "array taken before an in-place +1, torch / keras / p
 # wider than the eval one (1e-5).
 
 # %%
-k64 = fw["keras"].training.cast_model(nets["keras"], "float64")
+k64 = fw["keras"].cast_model(nets["keras"], "float64")
 ref_eval = fw["keras"].probe_outputs(k64, X18)
-ref_train = fw["keras"].probe_outputs(fw["keras"].training.cast_model(nets["keras"], "float64"), X18, training=True)
+ref_train = fw["keras"].probe_outputs(fw["keras"].cast_model(nets["keras"], "float64"), X18, training=True)
 rows, accuracy = [], {}
 for f, net in nets.items():
     ev = compare.compare_probes(CFG18, ref_eval, probes18[f], label=f"{f} eval")
     # a float32 copy: training mode updates the running statistics of the model it runs
-    tr = compare.compare_probes(CFG18, ref_train, fw[f].probe_outputs(fw[f].training.cast_model(net, "float32"), X18, training=True))
+    tr = compare.compare_probes(
+        CFG18, ref_train, fw[f].probe_outputs(fw[f].cast_model(net, "float32"), X18, training=True)
+    )
     worst = max(tr.errors, key=lambda e: e.error)
     accuracy[f] = (ev.max_error, tr.max_error)
     rows.append((f, f"{ev.max_error:.1e}", f"{tr.max_error:.1e}", worst.name))
 table(["framework (float32)", "eval: worst probe vs float64", "train: worst probe vs float64", "train: worst at"], rows)
-assert all(e < compare.FORWARD_TOL and t < 3e-5 for e, t in accuracy.values())
+assert all(e < settings.FORWARD_TOL and t < 3e-5 for e, t in accuracy.values())
 assert sum(t for _, t in accuracy.values()) > sum(e for e, _ in accuracy.values())
-record("Float32 accuracy with batch statistics", "ResNet-18 cifar, batch 2: worst probe vs float64, eval / train (keras)",
-       f"{accuracy['keras'][0]:.1e} / {accuracy['keras'][1]:.1e}")
+record(
+    "Float32 accuracy with batch statistics",
+    "ResNet-18 cifar, batch 2: worst probe vs float64, eval / train (keras)",
+    f"{accuracy['keras'][0]:.1e} / {accuracy['keras'][1]:.1e}",
+)
 
 # %% [markdown]
 # ## ReLU kinks in float32 gradients
@@ -964,25 +1130,34 @@ record("Float32 accuracy with batch statistics", "ResNet-18 cifar, batch 2: wors
 # %%
 bn1 = [p.name for p in spec.probes(CFG18) if p.name == "bn1" or p.name.endswith(".bn1")]
 total = sum(probes18["torch"][n].size for n in bn1)
-flips = {f"{a} vs {b}": sum(int((np.sign(probes18[a][n]) != np.sign(probes18[b][n])).sum()) for n in bn1)
-         for a, b in (("torch", "keras"), ("torch", "paddle"), ("keras", "paddle"))}
+flips = {
+    f"{a} vs {b}": sum(int((np.sign(probes18[a][n]) != np.sign(probes18[b][n])).sum()) for n in bn1)
+    for a, b in (("torch", "keras"), ("torch", "paddle"), ("keras", "paddle"))
+}
 print(f"ReLU inputs that change sign between frameworks, of {total:,} (eval mode):", flips)
 
 grads = {}
 for dtype in ("float32", "float64"):
     for f, net in nets.items():
-        grads[f, dtype] = fw[f].training.gradients(fw[f].training.cast_model(net, dtype), X18.astype(dtype), LABELS18)
+        grads[f, dtype] = fw[f].gradients(fw[f].cast_model(net, dtype), X18.astype(dtype), LABELS18)
 rows, worst_by = [], {}
 for f in ("keras", "paddle"):
     for dtype in ("float32", "float64"):
         c = compare.compare_tensors(grads["torch", dtype], grads[f, dtype], tol=1.0)
         worst = max(c.errors, key=lambda e: e.error)
         worst_by[f, dtype] = worst.error
-        rows.append((f"torch vs {f}", dtype, f"{worst.error:.1e}", worst.name, f"{np.median([e.error for e in c.errors]):.1e}"))
+        rows.append(
+            (f"torch vs {f}", dtype, f"{worst.error:.1e}", worst.name, f"{np.median([e.error for e in c.errors]):.1e}")
+        )
 table(["gradients (ResNet-18, batch 2)", "dtype", "worst tensor (L2, relative)", "which", "median tensor"], rows)
-assert all(worst_by[f, "float64"] < 1e-7 and worst_by[f, "float32"] > 100 * worst_by[f, "float64"] for f in ("keras", "paddle"))
-record("ReLU kinks in float32 gradients", "worst gradient tensor, torch vs keras: float32 / float64 (relative L2)",
-       f"{worst_by['keras', 'float32']:.1e} / {worst_by['keras', 'float64']:.1e}")
+assert all(
+    worst_by[f, "float64"] < 1e-7 and worst_by[f, "float32"] > 100 * worst_by[f, "float64"] for f in ("keras", "paddle")
+)
+record(
+    "ReLU kinks in float32 gradients",
+    "worst gradient tensor, torch vs keras: float32 / float64 (relative L2)",
+    f"{worst_by['keras', 'float32']:.1e} / {worst_by['keras', 'float64']:.1e}",
+)
 
 # %% [markdown]
 # ## Exactly-zero gradients
@@ -1001,14 +1176,17 @@ xm = random_input(cfg, 2, 32, 32, seed=3)
 biases = [p.name for p in spec.param_specs(cfg) if p.role == "conv.bias"]
 rows, share = [], {}
 for dtype in ("float32", "float64"):
-    g = fw["torch"].training.gradients(fw["torch"].training.cast_model(mini, dtype), xm.astype(dtype), np.array([0, 1]))
+    g = fw["torch"].gradients(fw["torch"].cast_model(mini, dtype), xm.astype(dtype), np.array([0, 1]))
     norm = math.sqrt(sum(float(np.sum(np.square(v, dtype=np.float64))) for v in g.values()))
     share[dtype] = max(float(np.linalg.norm(g[b])) for b in biases) / norm
     rows.append((dtype, len(biases), f"{share[dtype]:.1e}"))
 table(["dtype", "conv biases", "largest bias gradient / norm of the whole gradient"], rows)
 assert share["float64"] < 1e-12 and share["float32"] < 1e-5
-record("Exactly-zero gradients", "MiniModel conv-bias gradients / whole gradient norm, float32 / float64",
-       f"{share['float32']:.0e} / {share['float64']:.0e}")
+record(
+    "Exactly-zero gradients",
+    "MiniModel conv-bias gradients / whole gradient norm, float32 / float64",
+    f"{share['float32']:.0e} / {share['float64']:.0e}",
+)
 
 # %% [markdown]
 # ## Summary: every row, its number

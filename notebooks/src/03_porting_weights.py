@@ -14,13 +14,13 @@
 # end. CPU only; about a minute (each command-line call starts a fresh Python that loads its frameworks).
 
 # %%
-import os
 
 # Before the first framework import: quiet the C++ start-up logs, and let idle OpenMP threads sleep, or
 # PyTorch's spin-waiting threads fight TensorFlow's and Paddle's pools (10x slower steps on 2 cores).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The settings and their reasons live in one place, resnet_core.runtime.ENVIRONMENT.
+from resnet_core import runtime
+
+runtime.set_environment()
 
 import pathlib
 import subprocess
@@ -35,13 +35,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from resnet_core import compare, frameworks, spec
+from resnet_core import frameworks
+from resnet_core.parity import compare, settings
 
 fw = frameworks.load_all(["torch", "keras", "paddle"])  # Paddle before TensorFlow: the safe order
-import resnet_keras  # noqa: E402  (already imported by load_all, in the safe order)
-import resnet_paddle  # noqa: E402
-import resnet_torch  # noqa: E402
-import torch  # noqa: E402
+import torch
+
+import resnet_keras
+import resnet_paddle
+import resnet_torch
 
 plt.rcParams.update({"figure.dpi": 72, "font.size": 9})
 work_dir = tempfile.TemporaryDirectory(prefix="resnet-parity-nb03-")
@@ -59,7 +61,9 @@ def table(headers, rows):
 def cli(*args, clip=None):
     """Run ``resnet-parity ARGS`` with this interpreter in the work folder; show what it prints."""
     print("$ resnet-parity " + " ".join(args))
-    r = subprocess.run([sys.executable, "-m", "resnet_core.cli", *args], cwd=work, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "resnet_core.cli", *args], cwd=work, capture_output=True, text=True, timeout=300
+    )
     lines = r.stdout.rstrip().splitlines()
     if clip and len(lines) > clip:
         lines = lines[:clip] + [f"  ... {len(lines) - clip} more lines"]
@@ -93,8 +97,13 @@ def make_shapes(n, seed):
         r = rng.uniform(6, 10)
         dy, dx = np.abs(yy - cy), np.abs(xx - cx)
         dist = np.hypot(dy, dx)
-        mask = (dist < r, np.maximum(dy, dx) < 0.8 * r, np.abs(dist - 0.75 * r) < 1.5,
-                (np.minimum(dy, dx) < 1.5) & (np.maximum(dy, dx) < r), dy + dx < r)[shape]
+        mask = (
+            dist < r,
+            np.maximum(dy, dx) < 0.8 * r,
+            np.abs(dist - 0.75 * r) < 1.5,
+            (np.minimum(dy, dx) < 1.5) & (np.maximum(dy, dx) < r),
+            dy + dx < r,
+        )[shape]
         img += mask * np.array(list(COLOURS.values())[colour])[:, None, None]
     return images.astype(np.float32), labels.astype(np.int64)
 
@@ -109,7 +118,10 @@ for c, ax in enumerate(axes):
     ax.set_xticks([]), ax.set_yticks([])
 fig.tight_layout()
 plt.show()
-print(f"{len(x_train)} training and {len(x_test)} held-out images; class counts in training: {np.bincount(y_train).tolist()}")
+print(
+    f"{len(x_train)} training and {len(x_test)} held-out images; "
+    f"class counts in training: {np.bincount(y_train).tolist()}"
+)
 
 # %% [markdown]
 # ## 2. Train the MiniModel for a few steps in PyTorch
@@ -129,17 +141,21 @@ net.train()
 for step in range(STEPS):
     i = step * batch % len(x_train)
     opt.zero_grad()
-    loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(x_train[i:i + batch])), torch.from_numpy(y_train[i:i + batch]))
+    loss = torch.nn.functional.cross_entropy(
+        net(torch.from_numpy(x_train[i : i + batch])), torch.from_numpy(y_train[i : i + batch])
+    )
     loss.backward()
     opt.step()
     losses.append(loss.item())
 train_seconds = time.perf_counter() - start
-torch.optim.swa_utils.update_bn([torch.from_numpy(x_train[i:i + 64]) for i in range(0, 256, 64)], net)
+torch.optim.swa_utils.update_bn([torch.from_numpy(x_train[i : i + 64]) for i in range(0, 256, 64)], net)
 net.eval()
 with torch.no_grad():
     accuracy = float((net(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
-print(f"{STEPS} steps in {train_seconds:.0f} s; loss {losses[0]:.2f} -> {np.mean(losses[-5:]):.2f} (mean of the last 5); "
-      f"held-out accuracy {accuracy:.0%} (chance: 10%)")
+print(
+    f"{STEPS} steps in {train_seconds:.0f} s; loss {losses[0]:.2f} -> {np.mean(losses[-5:]):.2f} (mean of the last 5); "
+    f"held-out accuracy {accuracy:.0%} (chance: 10%)"
+)
 assert np.mean(losses[-5:]) < 0.6 * np.log(10) < losses[0] and accuracy > 0.3
 
 fig, ax = plt.subplots(figsize=(5, 2.5))
@@ -163,7 +179,10 @@ plt.show()
 resnet_torch.save(net, work / "shapes.pt")
 resnet_torch.save(net, work / "shapes.safetensors")
 state = torch.load(work / "shapes.pt", weights_only=True)
-print(f"shapes.pt: {len(state)} entries, {sum(k.endswith('num_batches_tracked') for k in state)} of them num_batches_tracked")
+print(
+    f"shapes.pt: {len(state)} entries, "
+    f"{sum(k.endswith('num_batches_tracked') for k in state)} of them num_batches_tracked"
+)
 _ = cli("inspect", "shapes.safetensors", clip=12)
 
 # %% [markdown]
@@ -206,7 +225,7 @@ for label, model in ported.items():
 # First the weights: every canonical tensor exported from each ported model against the trained PyTorch model.
 # Porting only renames and transposes, so the difference must be exactly zero. Then the outputs on the 128
 # held-out images: the predicted class of every image, the logits, and every probe point inside the network,
-# compared layer by layer in execution order by `resnet_core.compare.compare_probes`.
+# compared layer by layer in execution order by `resnet_core.parity.compare.compare_probes`.
 
 # %%
 cfg = resnet_torch.config_of(net)
@@ -221,11 +240,28 @@ for label, model in ported.items():
     c = compare.compare_probes(cfg, ref, got, label=f"torch vs {label}")
     comparisons[label] = c
     same_class = float((got["output"].argmax(1) == ref["output"].argmax(1)).mean())
-    rows.append((label, f"{weight_diff:g}", f"{same_class:.0%}", f"{c.by_name()['output'].max_abs:.1e}",
-                 f"{c.max_error:.1e}", "none" if c.passed else c.first_divergence.name))
+    rows.append(
+        (
+            label,
+            f"{weight_diff:g}",
+            f"{same_class:.0%}",
+            f"{c.by_name()['output'].max_abs:.1e}",
+            f"{c.max_error:.1e}",
+            "none" if c.passed else c.first_divergence.name,
+        )
+    )
     assert weight_diff == 0 and same_class == 1.0 and c.passed, c.message()
-table(["ported model", "weights: max abs diff", "same predicted class", "logits: max abs diff",
-       f"worst layer error (tolerance {compare.FORWARD_TOL:g})", "first diverging layer"], rows)
+table(
+    [
+        "ported model",
+        "weights: max abs diff",
+        "same predicted class",
+        "logits: max abs diff",
+        f"worst layer error (tolerance {settings.FORWARD_TOL:g})",
+        "first diverging layer",
+    ],
+    rows,
+)
 print(comparisons["keras, CLI (.weights.h5)"].message())
 
 # %%
@@ -233,7 +269,7 @@ fig, ax = plt.subplots(figsize=(11, 3.2))
 for label in ("keras, CLI (.weights.h5)", "paddle, CLI (.pdparams)"):
     errs = comparisons[label].errors
     ax.semilogy([max(e.error, 1e-10) for e in errs], "o-", ms=3, label=f"torch vs {label}")
-ax.axhline(compare.FORWARD_TOL, color="k", ls="--", lw=1, label=f"tolerance {compare.FORWARD_TOL:g}")
+ax.axhline(settings.FORWARD_TOL, color="k", ls="--", lw=1, label=f"tolerance {settings.FORWARD_TOL:g}")
 errs = comparisons["keras, CLI (.weights.h5)"].errors
 ticks = [i for i, e in enumerate(errs) if e.stage and e.stage not in ("pool", "logits")] + [len(errs) - 1]
 ax.set_xticks(ticks, [f"{errs[i].name}\n({errs[i].stage})" for i in ticks], fontsize=8)
@@ -267,10 +303,21 @@ assert "all levels pass" in report_md
 # and the plots. Here are the start of the Markdown and the per-layer plot of one direction.
 
 # %%
-from IPython.display import Image  # noqa: E402
+from IPython.display import Image
 
 lines = report_md.splitlines()
-print("\n".join(lines[:4] + ["", *lines[lines.index("| variant | direction | level | input | device | max error | tolerance | result |"):][:5], "..."]))
+print(
+    "\n".join(
+        lines[:4]
+        + [
+            "",
+            *lines[lines.index("| variant | direction | level | input | device | max error | tolerance | result |") :][
+                :5
+            ],
+            "...",
+        ]
+    )
+)
 print("\nfiles:", ", ".join(sorted(p.name for p in (work / "parity-report").iterdir())))
 display(Image(filename=str(work / "parity-report" / "per-layer-error-torch-to-keras.png"), width=700))
 

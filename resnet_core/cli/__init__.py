@@ -1,4 +1,7 @@
-"""``resnet-parity``: the command line. Each subcommand lives in its own module."""
+"""``resnet-parity``: the command line. Each subcommand lives in its own module of this package.
+
+The modules hold argparse and printing only; the work is done by the core packages they call.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ import sys
 # subcommand -> (module, one-line help). Modules are imported only when their command runs,
 # so `convert` between canonical files imports no framework at all.
 COMMANDS = {
-    "report": ("resnet_core.report", "run the parity matrix and write the report (the main job)"),
-    "summary": ("resnet_core.summary", "the models side by side: counts and shapes in each framework"),
-    "convert": ("resnet_core.convert", "port a weights file between formats and frameworks"),
-    "inspect": ("resnet_core.inspect", "print what a weights file holds"),
-    "bench": ("resnet_core.bench", "measure throughput against each framework's own reference"),
+    "report": ("resnet_core.cli.report", "run the parity matrix and write the report (the main job)"),
+    "summary": ("resnet_core.cli.summary", "the models side by side: counts and shapes in each framework"),
+    "convert": ("resnet_core.cli.convert", "port a weights file between formats and frameworks"),
+    "inspect": ("resnet_core.cli.inspect", "print what a weights file holds"),
+    "bench": ("resnet_core.cli.bench", "measure throughput against each framework's own reference"),
 }
 
 

@@ -12,42 +12,21 @@ Two kinds of comparison are made, on plain numpy arrays:
   gradients or weights after an optimizer step, and measures each tensor's error
   relative to that tensor's L2 norm.
 
-Both return a result object whose ``passed``, ``max_error`` and ``message()`` the
+Tolerances live in :mod:`resnet_core.parity.settings`. Both return a result object whose
+``passed``, ``max_error`` and ``message()`` the
 tests and ``resnet-parity report`` use alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import spec
+from .. import spec
+from .settings import FORWARD_TOL
 
-# Float32 CPU eval-forward agreement is 1.4e-6..4e-6 (random weights and BN statistics, the
-# frameworks sum in different orders); 1e-5 is the issue's criterion and leaves >2x margin.
-FORWARD_TOL = 1e-5
-# Train mode (batch statistics) in float32: every BN renormalises by the batch std, so rounding
-# accumulates with depth instead of shrinking. Measured against a float64 evaluation of the same
-# network (resnet18-imagenet 224x224): torch 5.9e-6, Paddle 5.5e-6, Keras/oneDNN 1.0e-5 (every BN
-# itself is accurate to <1e-6 on its own input; more samples per channel do not help: batch 8
-# gives 1.3e-5). Two correct float32 ports can so differ by the sum, ~1.6e-5; 3e-5 leaves ~2x.
-TRAIN_FORWARD_TOL = 3e-5
-# Gradients and optimizer steps are compared in float64 (see docs/framework-differences.md: in
-# float32 a pre-activation within rounding distance of 0 flips a ReLU's derivative between
-# frameworks and moves a whole gradient by up to 7e-3 of its norm). In float64 the frameworks'
-# gradients agree to 1e-14..3e-8 of their norms (measured), so 1e-5 is the issue's criterion
-# with orders of magnitude of margin and catches any real difference.
-GRAD_TOL = 1e-5
-# Optimizer steps (float64): weight updates agree to ~1e-11 of their norms; BN running statistics
-# to ~3e-6 of their increments, because Paddle's BN momentum is a float32 attribute (catalog).
-STEP_TOL = 1e-5
-# A gradient that is zero in exact arithmetic (a bias followed, on every path, by a
-# batch-statistics BN) holds float64 noise of ~1e-18 of the total gradient norm, while the
-# smallest genuine per-tensor gradient is ~2e-3 of it (measured): such tensors are measured
-# against 1e-9 of the total norm instead of their own.
-GRAD_FLOOR_REL = 1e-9
 PRECEDING = 5  # how many layers before the culprit the message shows, besides the stage outputs
 
 
@@ -161,20 +140,27 @@ class Comparison:
         first = self.first_divergence
         width = max((len(e.name) for e in self.errors), default=10)
         if first is None:
-            return f"{self.label}: all {len(self.errors)} {self.kind}s agree (max error {self.max_error:.3e} <= {self.tol:g})"
+            return (
+                f"{self.label}: all {len(self.errors)} {self.kind}s agree "
+                f"(max error {self.max_error:.3e} <= {self.tol:g})"
+            )
         i = self.errors.index(first)
         diff = "max-abs" if self.kind == "layer" else "L2 diff"
         bad = sum(not e.passes(self.tol) for e in self.errors)
         head = (
             f"{self.label}: first diverging {self.kind} in {self.order} order is '{first.name}' "
             f"({self.kind} {i + 1} of {len(self.errors)}; {bad} diverge): "
-            + (first.problem if first.problem else
-               f"{diff} {first.max_abs:.3e}, relative {first.rel:.3e}, error {first.error:.3e} > tolerance {self.tol:g}")
+            + (
+                first.problem
+                if first.problem
+                else f"{diff} {first.max_abs:.3e}, relative {first.rel:.3e}, "
+                f"error {first.error:.3e} > tolerance {self.tol:g}"
+            )
         )
-        fmt = lambda e: _fmt(e, self.tol, width, diff)  # noqa: E731
+        fmt = lambda e: _fmt(e, self.tol, width, diff)
         lines = [head]
-        before = self.errors[max(0, i - PRECEDING):i]
-        stages = [e for e in self.errors[:max(0, i - PRECEDING)] if e.stage]
+        before = self.errors[max(0, i - PRECEDING) : i]
+        stages = [e for e in self.errors[: max(0, i - PRECEDING)] if e.stage]
         if stages:
             lines.append("  earlier stage outputs:")
             lines += [f"      {fmt(e)}" for e in stages]
@@ -182,15 +168,21 @@ class Comparison:
             lines.append(f"  the {len(before)} {self.kind}s before it:")
             lines += [f"      {fmt(e)}" for e in before]
         lines.append(f"   -> {fmt(first)}")
-        after = [e for e in self.errors[i + 1:] if e.stage or e is self.errors[-1]]
+        after = [e for e in self.errors[i + 1 :] if e.stage or e is self.errors[-1]]
         if after:
             lines.append("  later stage outputs:" if self.kind == "layer" else f"  the last {self.kind}:")
             lines += [f"      {fmt(e)}" for e in after]
         return "\n".join(lines)
 
 
-def compare_probes(cfg: spec.Config, ref: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray], *,
-                   tol: float = FORWARD_TOL, label: str = "") -> Comparison:
+def compare_probes(
+    cfg: spec.Config,
+    ref: Mapping[str, np.ndarray],
+    got: Mapping[str, np.ndarray],
+    *,
+    tol: float = FORWARD_TOL,
+    label: str = "",
+) -> Comparison:
     """Compare two ``probe_outputs`` dicts probe by probe, in the canonical execution order.
 
     Every probe of ``spec.probes(cfg)`` and the final ``"output"`` are compared; a probe
@@ -202,9 +194,16 @@ def compare_probes(cfg: spec.Config, ref: Mapping[str, np.ndarray], got: Mapping
     return Comparison(label, errors, tol, "layer", missing)
 
 
-def compare_tensors(ref: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray], *, tol: float,
-                    label: str = "", names: Sequence[str] | None = None, floor: float = 0.0,
-                    backward: bool = False) -> Comparison:
+def compare_tensors(
+    ref: Mapping[str, np.ndarray],
+    got: Mapping[str, np.ndarray],
+    *,
+    tol: float,
+    label: str = "",
+    names: Sequence[str] | None = None,
+    floor: float = 0.0,
+    backward: bool = False,
+) -> Comparison:
     """Compare two canonical tensor dicts by name, each error relative to the tensor's L2 norm.
 
     With ``backward=True`` (gradients, optimizer updates) the tensors are walked from the

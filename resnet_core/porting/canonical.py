@@ -7,27 +7,28 @@ Format (https://github.com/huggingface/safetensors, no pickle anywhere)::
 The header maps each tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}``
 (offsets relative to the data section) plus an optional ``"__metadata__"`` object of
 string -> string. The data section must be covered exactly, without holes or overlaps.
+:func:`load_file` reads any safetensors file (third-party ones too); the reference
+library is not a dependency, so the canonical format costs nothing to read.
 
 A canonical checkpoint holds the canonical names in the canonical layout (PyTorch's:
 OIHW conv kernels, [out, in] linear weights) and states in its metadata the model,
 its full config (JSON), the format version and the framework it came from.
-Every read is validated; every write is atomic (a temp file in the same folder,
-then :func:`os.replace`).
+Every write is validated first and atomic (:mod:`resnet_core.atomic`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from . import spec
+from .. import spec
+from ..atomic import write_atomic
+from ..weights import check_weights
 
 FORMAT = "resnet-parity"
 FORMAT_VERSION = 1
@@ -40,7 +41,7 @@ DTYPES: dict[str, np.dtype] = {
     "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
     "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
-}
+}  # fmt: skip
 _WRITE_DTYPES = {np.dtype(v).newbyteorder("<"): k for k, v in DTYPES.items() if k not in ("BF16",)}
 
 
@@ -48,43 +49,14 @@ class CheckpointError(ValueError):
     """A file is not a valid safetensors / canonical checkpoint; the message says why."""
 
 
-# --------------------------------------------------------------------------- atomic files
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[str]:
-    """Yield a temp path next to ``path``; on success it replaces ``path`` atomically.
-
-    The temp name keeps ``path``'s suffixes (Keras insists on ``.weights.h5``/``.keras``).
-    On any error the temp file is removed and ``path`` is left as it was.
-    """
-    path = os.fspath(path)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} already exists: refusing to overwrite it (use --force)")
-    folder, base = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
-    suffix = "".join(f".{s}" for s in base.split(".")[1:][-2:]) if "." in base else ""
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{suffix}", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        if not overwrite and os.path.exists(path):
-            raise FileExistsError(f"{path} already exists: refusing to overwrite it (use --force)")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-def write_atomic(path: str | os.PathLike, writer: Callable[[str], None], *, overwrite: bool = True) -> None:
-    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        writer(tmp)
-
-
 # --------------------------------------------------------------------------- safetensors
-def save_file(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None,
-              *, overwrite: bool = True) -> None:
+def save_file(
+    path: str | os.PathLike,
+    tensors: Mapping[str, np.ndarray],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    overwrite: bool = True,
+) -> None:
     """Write ``tensors`` (in the given order) and string ``metadata`` as a safetensors file, atomically."""
     header: dict[str, Any] = {}
     if metadata:
@@ -121,7 +93,9 @@ def _parse_header(raw: bytes, path: str) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupted safetensors header (not valid JSON: {e})") from None
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupted safetensors header (expected a JSON object, received {type(header).__name__})")
+        raise CheckpointError(
+            f"{path}: corrupted safetensors header (expected a JSON object, received {type(header).__name__})"
+        )
     return header
 
 
@@ -136,10 +110,15 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes; expected at least an 8-byte header length)")
+            raise CheckpointError(
+                f"{path}: truncated safetensors file ({size} bytes; expected at least an 8-byte header length)"
+            )
         n = int.from_bytes(head, "little")
         if n > MAX_HEADER_BYTES or n + 8 > size:
-            raise CheckpointError(f"{path}: truncated or corrupted safetensors file (header length {n} bytes, file has {size - 8} after it)")
+            raise CheckpointError(
+                f"{path}: truncated or corrupted safetensors file "
+                f"(header length {n} bytes, file has {size - 8} after it)"
+            )
         header = _parse_header(f.read(n), path)
         buf = bytearray(size - 8 - n)
         got = f.readinto(buf)
@@ -151,22 +130,34 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     spans, tensors = [], {}
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise CheckpointError(f"{path}: corrupted safetensors header entry {name!r}: expected dtype, shape and data_offsets")
+            raise CheckpointError(
+                f"{path}: corrupted safetensors header entry {name!r}: expected dtype, shape and data_offsets"
+            )
         dt, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if dt not in DTYPES:
             raise CheckpointError(f"{path}: tensor {name!r} has unknown dtype {dt!r}; expected one of {sorted(DTYPES)}")
-        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        if not (
+            isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
             raise CheckpointError(f"{path}: tensor {name!r} has invalid shape {shape!r}")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        ):
             raise CheckpointError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
         begin, end = offsets
         nbytes = math.prod(shape) * DTYPES[dt].itemsize
         if not 0 <= begin <= end or end > len(buf):
-            raise CheckpointError(f"{path}: tensor {name!r} data_offsets {offsets} out of range "
-                                  f"(data section has {len(buf)} bytes; truncated file?)")
+            raise CheckpointError(
+                f"{path}: tensor {name!r} data_offsets {offsets} out of range "
+                f"(data section has {len(buf)} bytes; truncated file?)"
+            )
         if end - begin != nbytes:
-            raise CheckpointError(f"{path}: tensor {name!r} of dtype {dt} and shape {shape} needs {nbytes} bytes, "
-                                  f"data_offsets give {end - begin}")
+            raise CheckpointError(
+                f"{path}: tensor {name!r} of dtype {dt} and shape {shape} needs {nbytes} bytes, "
+                f"data_offsets give {end - begin}"
+            )
         spans.append((begin, end, name))
         a = np.frombuffer(buf, dtype=DTYPES[dt], count=math.prod(shape), offset=begin).reshape(shape)
         # bfloat16 is the top half of a float32: widen it exactly
@@ -174,9 +165,13 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     pos = 0
     for begin, end, name in sorted(spans):
         if begin < pos:
-            raise CheckpointError(f"{path}: tensor {name!r} overlaps the previous tensor's data (offset {begin} < {pos})")
+            raise CheckpointError(
+                f"{path}: tensor {name!r} overlaps the previous tensor's data (offset {begin} < {pos})"
+            )
         if begin > pos:
-            raise CheckpointError(f"{path}: hole in the data section before tensor {name!r} (bytes {pos}..{begin} unused)")
+            raise CheckpointError(
+                f"{path}: hole in the data section before tensor {name!r} (bytes {pos}..{begin} unused)"
+            )
         pos = end
     if pos != len(buf):
         raise CheckpointError(f"{path}: {len(buf) - pos} trailing bytes after the last tensor: corrupted file")
@@ -184,25 +179,12 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 # --------------------------------------------------------------------------- canonical checkpoint
-@dataclass
-class Checkpoint:
-    """A canonical checkpoint: config, canonical float32 tensors, and where they came from."""
-
-    config: spec.Config
-    weights: dict[str, np.ndarray]
-    framework: str = "unknown"
-    format_version: int = FORMAT_VERSION
-
-    @property
-    def model(self) -> str:
-        return spec.model_name(self.config)
-
-
 def metadata_for(cfg: spec.Config, framework: str) -> dict[str, str]:
+    """The metadata a canonical checkpoint of ``cfg`` carries: enough to rebuild the model from the file alone."""
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "model": spec.model_name(cfg),
+        "model": cfg.model,
         "config": json.dumps(cfg.to_dict(), sort_keys=True),
         "framework": framework,
     }
@@ -216,11 +198,16 @@ def config_from_metadata(metadata: Mapping[str, str], path: str = "checkpoint") 
     """The model config a canonical checkpoint states, validated like any builder call."""
     version = metadata.get("format_version", "")
     if not version.isdigit() or int(version) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version!r} is not supported (this version reads up to {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} is not supported "
+            f"(this version reads up to {FORMAT_VERSION})"
+        )
     model = metadata.get("model", "")
     if model not in spec.MODELS:
-        raise CheckpointError(f"{path}: checkpoint holds model {model!r}; expected one of {list(spec.MODELS)} "
-                              f"(a file of another architecture?)")
+        raise CheckpointError(
+            f"{path}: checkpoint holds model {model!r}; expected one of {list(spec.MODELS)} "
+            f"(a file of another architecture?)"
+        )
     try:
         cfg = json.loads(metadata.get("config", ""))
     except json.JSONDecodeError as e:
@@ -233,22 +220,17 @@ def config_from_metadata(metadata: Mapping[str, str], path: str = "checkpoint") 
         raise CheckpointError(f"{path}: checkpoint config is invalid: {e}") from None
 
 
-def write(path: str | os.PathLike, cfg: spec.Config, weights: Mapping[str, np.ndarray], framework: str,
-          *, overwrite: bool = True) -> None:
-    """Write a canonical checkpoint (validated first: nothing is written for bad weights)."""
-    from .weights import check_weights
+def write(
+    path: str | os.PathLike,
+    cfg: spec.Config,
+    weights: Mapping[str, np.ndarray],
+    framework: str = "unknown",
+    *,
+    overwrite: bool = True,
+) -> None:
+    """Write a canonical checkpoint (validated first: nothing is written for bad weights).
 
+    ``framework`` is recorded as where the weights came from; it is only information.
+    """
     checked = check_weights(cfg, weights)
     save_file(path, checked, metadata_for(cfg, framework), overwrite=overwrite)
-
-
-def read(path: str | os.PathLike, *, allow_nonfinite: bool = False) -> Checkpoint:
-    """Read a canonical checkpoint and validate its tensors against the config it states."""
-    from .weights import check_weights
-
-    tensors, meta = load_file(path)
-    if not is_canonical(meta):
-        raise CheckpointError(f"{os.fspath(path)}: not a {FORMAT} checkpoint (its metadata has no format={FORMAT!r})")
-    cfg = config_from_metadata(meta, os.fspath(path))
-    weights = check_weights(cfg, tensors, allow_nonfinite=allow_nonfinite)
-    return Checkpoint(cfg, weights, meta.get("framework", "unknown"), int(meta["format_version"]))

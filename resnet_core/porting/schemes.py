@@ -17,12 +17,13 @@ the tensors that did not fit. The config is then inferred from the shapes.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from . import names, spec
+from .. import names, spec
 
 
 class SchemeError(ValueError):
@@ -47,24 +48,57 @@ _TORCH_IGNORE = (r"(^|\.)num_batches_tracked$",)
 _PADDLE_IGNORE = (r"^StructuredToParameterName@@$",)
 
 SCHEMES: tuple[Scheme, ...] = (
-    Scheme("canonical", "canonical names = PyTorch state_dict = torchvision resnet18", "torch", "torch",
-           strip_prefix="module.", ignore=_TORCH_IGNORE, aliases=("torch", "torchvision")),
-    Scheme("paddle", "Paddle state_dict = paddle.vision resnet18 (BN _mean/_variance, linear weight [in, out])",
-           "paddle", "paddle", ignore=_PADDLE_IGNORE, aliases=("paddle.vision",)),
+    Scheme(
+        "canonical",
+        "canonical names = PyTorch state_dict = torchvision resnet18",
+        "torch",
+        "torch",
+        strip_prefix="module.",
+        ignore=_TORCH_IGNORE,
+        aliases=("torch", "torchvision"),
+    ),
+    Scheme(
+        "paddle",
+        "Paddle state_dict = paddle.vision resnet18 (BN _mean/_variance, linear weight [in, out])",
+        "paddle",
+        "paddle",
+        ignore=_PADDLE_IGNORE,
+        aliases=("paddle.vision",),
+    ),
     Scheme("keras", "this project's Keras layers (layer/variable, HWIO kernels, Dense [in, out])", "keras", "keras"),
-    Scheme("pytorch-cifar", "kuangliu/pytorch-cifar ResNet18 (shortcut.0/1, linear)", "torch", "torch",
-           module_renames=((r"^(layer\d\.\d)\.downsample\.", r"\1.shortcut."), (r"^fc$", "linear")),
-           strip_prefix="module.", ignore=_TORCH_IGNORE, models=("resnet18",), aliases=("kuangliu",)),
-    Scheme("paddle-writeup", "the Paddle ResNet-18 write-up (layers1..4, downsample conv with bias, classifier)",
-           "paddle", "paddle", module_renames=((r"^layer(\d)\.", r"layers\1."), (r"^fc$", "classifier")),
-           ignore=_PADDLE_IGNORE, models=("resnet18",)),
-    Scheme("keras-tutorial", "the Keras tutorial's MiniModel (auto-named conv2d_N, batch_normalization_N, dense)",
-           "keras", "keras", positional=True, models=("minimodel",)),
+    Scheme(
+        "pytorch-cifar",
+        "kuangliu/pytorch-cifar ResNet18 (shortcut.0/1, linear)",
+        "torch",
+        "torch",
+        module_renames=((r"^(layer\d\.\d)\.downsample\.", r"\1.shortcut."), (r"^fc$", "linear")),
+        strip_prefix="module.",
+        ignore=_TORCH_IGNORE,
+        models=("resnet18",),
+        aliases=("kuangliu",),
+    ),
+    Scheme(
+        "paddle-writeup",
+        "the Paddle ResNet-18 write-up (layers1..4, downsample conv with bias, classifier)",
+        "paddle",
+        "paddle",
+        module_renames=((r"^layer(\d)\.", r"layers\1."), (r"^fc$", "classifier")),
+        ignore=_PADDLE_IGNORE,
+        models=("resnet18",),
+    ),
+    Scheme(
+        "keras-tutorial",
+        "the Keras tutorial's MiniModel (auto-named conv2d_N, batch_normalization_N, dense)",
+        "keras",
+        "keras",
+        positional=True,
+        models=("minimodel",),
+    ),
 )
 
 # Keras' auto-name of each layer kind, for the positional scheme.
 AUTO_NAMES = {"conv": "conv2d", "bn": "batch_normalization", "linear": "dense"}
-_AUTO_RE = re.compile(r"^(%s)(?:_(\d+))?/" % "|".join(AUTO_NAMES.values()))
+_AUTO_RE = re.compile(rf"^({'|'.join(AUTO_NAMES.values())})(?:_(\d+))?/")
 
 
 def scheme_names() -> list[str]:
@@ -83,9 +117,9 @@ def _skeletons(models: tuple[str, ...]) -> list[spec.Config]:
     """One config per distinct set of names: names depend on the model and shortcut_bias only."""
     out: list[spec.Config] = []
     if "resnet18" in models:
-        out += [spec.ResNet18Config(shortcut_bias=False), spec.ResNet18Config(shortcut_bias=True)]
+        out += [spec.make_config("resnet18", shortcut_bias=False), spec.make_config("resnet18", shortcut_bias=True)]
     if "minimodel" in models:
-        out.append(spec.MiniModelConfig())
+        out.append(spec.make_config("minimodel"))
     return out
 
 
@@ -93,7 +127,7 @@ def expected_names(scheme: Scheme, cfg: spec.Config) -> dict[str, spec.ParamSpec
     """The name each canonical tensor of ``cfg`` has under ``scheme`` (in canonical order)."""
     out: dict[str, spec.ParamSpec] = {}
     counters: dict[str, dict[str, int]] = {k: {} for k in AUTO_NAMES}
-    for p in spec.param_specs(cfg):
+    for p in cfg.param_specs():
         module = p.module
         if scheme.positional:
             kind = p.role.split(".")[0]
@@ -120,7 +154,7 @@ def _renumber_auto_names(keys: list[str]) -> dict[str, str]:
             out[k] = k
             continue
         i = rank[m.group(1)][int(m.group(2) or 0)]
-        out[k] = f"{m.group(1)}{f'_{i}' if i else ''}/{k[m.end():]}"
+        out[k] = f"{m.group(1)}{f'_{i}' if i else ''}/{k[m.end() :]}"
     return out
 
 
@@ -147,7 +181,7 @@ class Match:
 
     @property
     def model(self) -> str:
-        return spec.model_name(self.skeleton)
+        return self.skeleton.model
 
 
 def match(scheme: Scheme, keys: list[str], cfg: spec.Config) -> Match:
@@ -157,7 +191,7 @@ def match(scheme: Scheme, keys: list[str], cfg: spec.Config) -> Match:
     notes = []
     normalized = {k: k for k in kept}
     if scheme.strip_prefix and kept and all(k.startswith(scheme.strip_prefix) for k in kept):
-        normalized = {k: k[len(scheme.strip_prefix):] for k in kept}
+        normalized = {k: k[len(scheme.strip_prefix) :] for k in kept}
         notes.append(f"stripped the {scheme.strip_prefix!r} prefix (a model wrapped in DataParallel)")
     if scheme.positional:
         renum = _renumber_auto_names(list(normalized.values()))
@@ -203,11 +237,15 @@ def detect(keys: list[str], *, scheme: str | None = None, model: str | None = No
         return best
     what = f"{model} " if model else ""
     if scheme:
-        raise SchemeError(f"the {len(keys)} tensors do not follow the {best.scheme.name!r} scheme for {best.model}: {describe_mismatch(best)}")
+        raise SchemeError(
+            f"the {len(keys)} tensors do not follow the {best.scheme.name!r} scheme for {best.model}: "
+            f"{describe_mismatch(best)}"
+        )
     raise SchemeError(
         f"no known naming scheme fits the {len(keys)} tensors (not a {what or 'resnet18/minimodel '}checkpoint?): "
-        f"closest is {best.scheme.name!r} for {best.model} ({len(best.mapping)} of {len(best.mapping) + len(best.missing)} "
-        f"canonical tensors found); {describe_mismatch(best)}; --names chooses a scheme"
+        f"closest is {best.scheme.name!r} for {best.model} "
+        f"({len(best.mapping)} of {len(best.mapping) + len(best.missing)} canonical tensors found); "
+        f"{describe_mismatch(best)}; --names chooses a scheme"
     )
 
 
@@ -215,7 +253,7 @@ def to_canonical(m: Match, tensors: Mapping[str, np.ndarray]) -> dict[str, np.nd
     """The file's tensors under canonical names and in the canonical layout, in canonical order."""
     out: dict[str, np.ndarray] = {}
     by_canonical = {p.name: (k, p) for k, p in m.mapping.items()}
-    for p in spec.param_specs(m.skeleton):
+    for p in m.skeleton.param_specs():
         if p.name not in by_canonical:
             continue
         a = np.asarray(tensors[by_canonical[p.name][0]])
@@ -226,34 +264,19 @@ def to_canonical(m: Match, tensors: Mapping[str, np.ndarray]) -> dict[str, np.nd
 
 
 # --------------------------------------------------------------------------- config inference
-def _dim(weights: Mapping[str, np.ndarray], name: str, axis: int) -> int | None:
-    a = weights.get(name)
-    return int(a.shape[axis]) if a is not None and a.ndim > axis else None
+def infer_config(
+    skeleton: spec.Config, weights: Mapping[str, np.ndarray], overrides: Mapping[str, Any] | None = None
+) -> spec.Config:
+    """The config that canonical ``weights`` describe (num_classes, stem, in_channels from their shapes).
 
-
-def infer_config(skeleton: spec.Config, weights: Mapping[str, np.ndarray], overrides: Mapping[str, Any] | None = None) -> spec.Config:
-    """The config that canonical ``weights`` describe: num_classes, stem, in_channels from shapes.
-
-    ``skeleton`` carries the model and shortcut_bias (known from the names);
-    ``overrides`` win over anything inferred (MiniModel's ``softmax`` cannot be
-    inferred from weights and defaults to the tutorial's ``True``).
+    ``skeleton`` carries the model and what the names fixed (ResNet-18's shortcut_bias);
+    the spec says which option each shape states. ``overrides`` win over anything
+    inferred (MiniModel's ``softmax`` cannot be inferred from weights and defaults to
+    the tutorial's ``True``).
     """
-    kwargs: dict[str, Any] = {}
-    if isinstance(skeleton, spec.ResNet18Config):
-        kwargs["shortcut_bias"] = skeleton.shortcut_bias
-        if (n := _dim(weights, "fc.weight", 0)) is not None:
-            kwargs["num_classes"] = n
-        if (c := _dim(weights, "conv1.weight", 1)) is not None:
-            kwargs["in_channels"] = c
-        k = _dim(weights, "conv1.weight", 2)
-        stems = {st.kernel: name for name, st in spec.STEMS.items()}
-        if k is not None:
-            if k not in stems:
-                known = ", ".join(f"{kk}x{kk} ({s})" for kk, s in stems.items())
-                raise SchemeError(f"conv1 has a {k}x{k} kernel, which matches no stem: expected {known}")
-            kwargs["stem"] = stems[k]
-    else:
-        if (n := _dim(weights, "head.fc.weight", 0)) is not None:
-            kwargs["num_classes"] = n
-    kwargs.update(overrides or {})
-    return spec.make_config(spec.model_name(skeleton), **kwargs)
+    shapes = {k: tuple(np.shape(a)) for k, a in weights.items()}
+    try:
+        options = skeleton.options_from_shapes(shapes)
+    except ValueError as e:
+        raise SchemeError(str(e)) from None
+    return spec.make_config(skeleton.model, **{**options, **(overrides or {})})

@@ -6,7 +6,7 @@ seeded random weights and random BN statistics, they are exported with ``a``'s p
 API and imported into ``b`` with ``b``'s, and the two are run on the same input). The
 parity tests and ``resnet-parity report`` both use it, so they can never measure different things.
 
-Levels: ``structure`` (counts and shapes, from :mod:`resnet_core.summary`), ``eval``
+Levels: ``structure`` (counts and shapes, from :mod:`resnet_core.parity.structure`), ``eval``
 (every probe in eval mode, at each variant's sizes), ``train`` (every probe with batch
 statistics, dropout off), ``gradients`` (cross-entropy gradients, float64), ``sgd`` and
 ``adam`` (weights and BN statistics after optimizer steps, float64).
@@ -14,91 +14,41 @@ statistics, dropout off), ``gradients`` (cross-entropy gradients, float64), ``sg
 
 from __future__ import annotations
 
-import os
+import gc
+import hashlib
+import math
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
-# Before any framework loads: PyTorch's OpenMP threads otherwise spin-wait against
-# TensorFlow's and Paddle's pools in the same process, which made the same forward pass
-# 10-50x slower (measured on 2 cores: 0.03 s alone, 0.5-1.7 s with the others loaded).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter would bury the report's table
+import numpy as np
 
-import gc  # noqa: E402
-import hashlib  # noqa: E402
-import itertools  # noqa: E402
-import math  # noqa: E402
-from collections import OrderedDict  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from types import ModuleType  # noqa: E402
-from typing import Any, Iterator  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from . import compare, frameworks, spec  # noqa: E402
-from .names import FRAMEWORKS  # noqa: E402
-from .spec import variant_config  # noqa: E402
-from .weights import random_input, random_weights  # noqa: E402
-
-# ----------------------------------------------------------------------------- the matrix, as data
-# Eval-forward sizes (height, width): the reference size and an odd, non-square one, which
-# catches padding mistakes that square even sizes hide (and the other way round: TF's 'same'
-# at stride 2 is symmetric on odd sizes and lopsided on even ones).
-EVAL_SIZES: dict[str, tuple[tuple[int, int], ...]] = {
-    "resnet18-cifar": ((32, 32), (45, 37)),
-    "resnet18-cifar-shortcut_bias": ((32, 32), (45, 37)),
-    "resnet18-imagenet": ((224, 224), (199, 173)),
-    "minimodel": ((32, 32),),  # its AveragePooling 4x4 + Dense fix the size
-}
-# Train-mode forward, gradients and optimizer steps. ImageNet runs at an odd size: float64
-# backward at 224x224 costs 1.2-1.8 s per framework (measured), and 65x57 still sends odd and
-# even sizes through every stride-2 layer.
-TRAIN_SIZES: dict[str, tuple[int, int]] = {
-    "resnet18-cifar": (32, 32),
-    "resnet18-cifar-shortcut_bias": (32, 32),
-    "resnet18-imagenet": (65, 57),
-    "minimodel": (32, 32),
-}
-BATCH = 2
-WEIGHT_SEED, DECOY_SEED = 1, 2  # the weights every direction carries; what a destination holds before
-INPUT_SEED, LABEL_SEED = 7, 11
-
-# Optimizer settings. Two SGD steps, so that the momentum buffer carries over; one Adam step.
-# Learning rates and betas are exactly representable in float32: Keras keeps the learning rate
-# in a float32 variable and casts beta through float32 even for float64 weights, which on its
-# own would move a float64 Adam step by 6.4e-6 (beta_2 = 0.999) -- a storage detail, not the
-# formula under test (the catalog has it).
-SGD: dict[str, Any] = {"optimizer": "sgd", "steps": 2, "lr": 2**-3, "momentum": 0.875, "weight_decay": 2**-11}
-ADAM: dict[str, Any] = {"optimizer": "adam", "steps": 1, "lr": 2**-10, "betas": (0.875, 1 - 2**-10), "weight_decay": 2**-11}
-ADAM_EPSILON = 1e-8
-OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
-# How each framework's BN updates running_var: with the unbiased batch variance (sum/(n-1)) or
-# the biased one (sum/n). Increments are brought to the unbiased convention before comparing.
-BN_RUNNING_VAR = {"torch": "unbiased", "keras": "biased", "paddle": "biased"}
-
-LEVELS = ("structure", "eval", "train", "gradients", "sgd", "adam")
-TOLERANCES = {"eval": compare.FORWARD_TOL, "train": compare.TRAIN_FORWARD_TOL, "gradients": compare.GRAD_TOL,
-              "sgd": compare.STEP_TOL, "adam": compare.STEP_TOL}
-PAIRS = tuple(itertools.permutations(FRAMEWORKS, 2))
+from .. import frameworks, spec
+from ..weights import random_input, random_weights
+from . import compare
+from .settings import (
+    BATCH,
+    BN_RUNNING_VAR,
+    DECOY_SEED,
+    FORWARD_TOL,
+    GRAD_FLOOR_REL,
+    GRAD_TOL,
+    INPUT_SEED,
+    LABEL_SEED,
+    LEVELS,
+    OPTIMIZERS,
+    STEP_TOL,
+    TRAIN_FORWARD_TOL,
+    WEIGHT_SEED,
+    optimizer_settings,
+)
 
 
 class DeviceUnavailable(RuntimeError):
     """A framework cannot run on the requested device; the message says why."""
-
-
-
-
-def optimizer_settings(framework: str, optimizer: str) -> dict[str, Any]:
-    """Hyper-parameters under which ``framework``'s optimizer agrees with the others'.
-
-    Adam: Keras applies epsilon to sqrt(v) *before* the bias correction, PyTorch and
-    Paddle after it; after one step Keras' epsilon acts as ``eps / sqrt(1 - beta_2)``, so
-    ``eps * sqrt(1 - beta_2)`` there equals ``eps`` in the other two (exact for step 1).
-    """
-    hp = dict(OPTIMIZERS[optimizer])
-    if optimizer == "adam":
-        beta2, steps = hp["betas"][1], hp["steps"]
-        hp["eps"] = ADAM_EPSILON * math.sqrt(1 - beta2**steps) if framework == "keras" else ADAM_EPSILON
-    return hp
 
 
 @dataclass
@@ -166,7 +116,7 @@ class Matrix:
 
     def unavailable(self, fw: str) -> str | None:
         """Why ``fw`` cannot run on this matrix's device, or ``None``."""
-        return self.mod(fw).training.gpu_unavailable_reason() if self.device == "gpu" else None
+        return self.mod(fw).gpu_unavailable_reason() if self.device == "gpu" else None
 
     def _variant_models(self, variant: str) -> dict[tuple[str, str], Any]:
         if variant not in self._models:
@@ -181,8 +131,8 @@ class Matrix:
         """``fw``'s float32 model of ``variant``, built once (and again after another variant was used)."""
         models = self._variant_models(variant)
         if (fw, "float32") not in models:
-            model, kwargs, _ = variant_config(variant)
-            models[fw, "float32"] = self.mod(fw).build(model, **kwargs)
+            v = spec.variant(variant)
+            models[fw, "float32"] = self.mod(fw).build(v.model, **v.kwargs)
         return models[fw, "float32"]
 
     def _cached(self, key: tuple, fn) -> dict[str, np.ndarray]:
@@ -202,7 +152,7 @@ class Matrix:
         """The seeded canonical random weights and BN statistics (kept for the two latest variants)."""
         key = (variant, seed)
         if key not in self._weights:
-            self._weights[key] = random_weights(variant_config(variant)[2], seed)
+            self._weights[key] = random_weights(spec.variant(variant).config, seed)
             while len(self._weights) > 4:
                 self._weights.popitem(last=False)
         self._weights.move_to_end(key)
@@ -226,7 +176,7 @@ class Matrix:
     def _load_float64(self, fw: str, variant: str, source: str) -> tuple[Any, str]:
         net, digest = self.load(fw, variant, source)
         models = self._variant_models(variant)
-        models[fw, "float64"] = self.mod(fw).training.cast_model(net, "float64", into=models.get((fw, "float64")))
+        models[fw, "float64"] = self.mod(fw).cast_model(net, "float64", into=models.get((fw, "float64")))
         return models[fw, "float64"], digest
 
     def load_float64(self, fw: str, variant: str, source: str) -> Any:
@@ -235,11 +185,11 @@ class Matrix:
 
     @staticmethod
     def input(variant: str, hw: tuple[int, int]) -> np.ndarray:
-        return random_input(variant_config(variant)[2], BATCH, *hw, seed=INPUT_SEED)
+        return random_input(spec.variant(variant).config, BATCH, *hw, seed=INPUT_SEED)
 
     @staticmethod
     def labels(variant: str) -> np.ndarray:
-        cfg = variant_config(variant)[2]
+        cfg = spec.variant(variant).config
         return np.random.default_rng(LABEL_SEED).integers(0, cfg.num_classes, BATCH)
 
     @contextmanager
@@ -247,39 +197,49 @@ class Matrix:
         reason = self.unavailable(fw)
         if reason:
             raise DeviceUnavailable(f"{fw} on gpu: {reason}")
-        with self.mod(fw).training.on_device(net, self.device) as placed:
+        with self.mod(fw).on_device(net, self.device) as placed:
             yield placed
 
     # ------------------------------------------------------------------ raw results
-    def probes(self, fw: str, variant: str, source: str, hw: tuple[int, int], training: bool = False,
-               tf32: bool = False) -> dict[str, np.ndarray]:
+    def probes(
+        self, fw: str, variant: str, source: str, hw: tuple[int, int], training: bool = False, tf32: bool = False
+    ) -> dict[str, np.ndarray]:
         """Every probe output of ``fw`` holding the weights transferred from ``source``."""
         net, digest = self.load(fw, variant, source)
 
         def run() -> dict[str, np.ndarray]:
-            with self.on_device(fw, net) as placed, (self.mod(fw).training.tf32(True) if tf32 else _null()):
+            with self.on_device(fw, net) as placed, self.mod(fw).tf32(True) if tf32 else nullcontext():
                 return self.mod(fw).probe_outputs(placed, self.input(variant, hw), training=training)
+
         return self._cached(("probes", fw, variant, digest, hw, training, tf32), run)
 
     def gradients(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
         """Float64 cross-entropy gradients of ``fw`` holding the weights transferred from ``source``."""
-        net, digest = self.load(fw, variant, source)
+        _, digest = self.load(fw, variant, source)
 
         def run() -> dict[str, np.ndarray]:
             net64, _ = self._load_float64(fw, variant, source)
             with self.on_device(fw, net64) as placed:
-                return self.mod(fw).gradients(placed, self.input(variant, TRAIN_SIZES[variant]), self.labels(variant))
+                return self.mod(fw).gradients(
+                    placed, self.input(variant, spec.variant(variant).train_size), self.labels(variant)
+                )
+
         return self._cached(("gradients", fw, variant, digest), run)
 
     def step(self, fw: str, variant: str, source: str, optimizer: str) -> dict[str, np.ndarray]:
         """Every canonical tensor (float64) of ``fw`` after the optimizer steps of :data:`OPTIMIZERS`."""
-        net, digest = self.load(fw, variant, source)
+        _, digest = self.load(fw, variant, source)
 
         def run() -> dict[str, np.ndarray]:
             net64, _ = self._load_float64(fw, variant, source)
             with self.on_device(fw, net64) as placed:
-                return self.mod(fw).optimizer_step(placed, self.input(variant, TRAIN_SIZES[variant]), self.labels(variant),
-                                                   **optimizer_settings(fw, optimizer))
+                return self.mod(fw).optimizer_step(
+                    placed,
+                    self.input(variant, spec.variant(variant).train_size),
+                    self.labels(variant),
+                    **optimizer_settings(fw, optimizer),
+                )
+
         return self._cached(("step", fw, variant, digest, optimizer), run)
 
     def held(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
@@ -289,9 +249,8 @@ class Matrix:
 
     def bn_samples(self, variant: str) -> dict[str, int]:
         """Samples per channel (N*H*W) that each BN averages over at the training size."""
-        _, _, cfg = variant_config(variant)
-        h, w = TRAIN_SIZES[variant]
-        return {m: BATCH * hh * ww for m, (hh, ww) in _bn_shapes(cfg, h, w).items()}
+        v = spec.variant(variant)
+        return {m: BATCH * hh * ww for m, (hh, ww) in spec.bn_input_sizes(v.config, *v.train_size).items()}
 
     def increments(self, fw: str, variant: str, source: str, optimizer: str) -> dict[str, np.ndarray]:
         """What the optimizer steps changed, in one convention for every framework.
@@ -300,7 +259,7 @@ class Matrix:
         (the part the batches contributed); running_var increments of a framework that uses the
         biased batch variance are multiplied by ``n / (n - 1)``, PyTorch's unbiased convention.
         """
-        _, _, cfg = variant_config(variant)
+        cfg = spec.variant(variant).config
         before = self.held(fw, variant, source)
         after = self.step(fw, variant, source, optimizer)
         keep = (1.0 - spec.bn_spec(cfg).momentum) ** OPTIMIZERS[optimizer]["steps"]
@@ -318,52 +277,77 @@ class Matrix:
         return out
 
     # ------------------------------------------------------------------ the levels
-    def eval_forward(self, variant: str, pair: tuple[str, str], hw: tuple[int, int], *, tf32: bool = False) -> compare.Comparison:
+    def eval_forward(
+        self, variant: str, pair: tuple[str, str], hw: tuple[int, int], *, tf32: bool = False
+    ) -> compare.Comparison:
         a, b = pair
-        cfg = variant_config(variant)[2]
+        cfg = spec.variant(variant).config
         ref = self.probes(a, variant, a, hw, False, tf32)
         got = self.probes(b, variant, a, hw, False, tf32)
         mode = "eval forward, TF32 on" if tf32 else "eval forward"
-        return compare.compare_probes(cfg, ref, got, tol=compare.FORWARD_TOL,
-                                      label=f"{mode} {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}")
+        return compare.compare_probes(
+            cfg, ref, got, tol=FORWARD_TOL, label=f"{mode} {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}"
+        )
 
     def train_forward(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
         a, b = pair
-        cfg, hw = variant_config(variant)[2], TRAIN_SIZES[variant]
+        v = spec.variant(variant)
+        cfg, hw = v.config, v.train_size
         ref = self.probes(a, variant, a, hw, True)
         got = self.probes(b, variant, a, hw, True)
-        return compare.compare_probes(cfg, ref, got, tol=compare.TRAIN_FORWARD_TOL,
-                                      label=f"train-mode forward {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}")
+        return compare.compare_probes(
+            cfg,
+            ref,
+            got,
+            tol=TRAIN_FORWARD_TOL,
+            label=f"train-mode forward {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}",
+        )
 
     def gradient_parity(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
         a, b = pair
-        cfg = variant_config(variant)[2]
+        cfg = spec.variant(variant).config
         ref, got = self.gradients(a, variant, a), self.gradients(b, variant, a)
         total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in ref.values()))
         names = [p.name for p in spec.param_specs(cfg) if p.trainable]
-        return compare.compare_tensors(ref, got, tol=compare.GRAD_TOL, names=names, floor=compare.GRAD_FLOOR_REL * total,
-                                       backward=True, label=f"gradients (float64) {variant} on {self.device}: {a} -> {b}")
+        return compare.compare_tensors(
+            ref,
+            got,
+            tol=GRAD_TOL,
+            names=names,
+            floor=GRAD_FLOOR_REL * total,
+            backward=True,
+            label=f"gradients (float64) {variant} on {self.device}: {a} -> {b}",
+        )
 
     def optimizer_parity(self, variant: str, pair: tuple[str, str], optimizer: str) -> compare.Comparison:
         a, b = pair
-        cfg = variant_config(variant)[2]
+        cfg = spec.variant(variant).config
         ref, got = self.increments(a, variant, a, optimizer), self.increments(b, variant, a, optimizer)
         hp = OPTIMIZERS[optimizer]
-        return compare.compare_tensors(ref, got, tol=compare.STEP_TOL, names=[p.name for p in spec.param_specs(cfg)],
-                                       backward=True, label=f"{optimizer} x{hp['steps']} (float64, updates and BN statistics) {variant} "
-                                             f"on {self.device}: {a} -> {b}")
+        return compare.compare_tensors(
+            ref,
+            got,
+            tol=STEP_TOL,
+            names=[p.name for p in spec.param_specs(cfg)],
+            backward=True,
+            label=f"{optimizer} x{hp['steps']} (float64, updates and BN statistics) {variant} "
+            f"on {self.device}: {a} -> {b}",
+        )
 
-    def level(self, level: str, variant: str, pair: tuple[str, str],
-              sizes: tuple[tuple[int, int], ...] | None = None) -> list[Row]:
-        """The rows of one level (``eval`` gives one per size, default :data:`EVAL_SIZES`) for a variant and direction."""
+    def level(
+        self, level: str, variant: str, pair: tuple[str, str], sizes: tuple[tuple[int, int], ...] | None = None
+    ) -> list[Row]:
+        """The rows of one level for a variant and direction (``eval``: one per size, default the variant's)."""
         for fw in pair:
             reason = self.unavailable(fw)
             if reason:
                 return [Row(variant, pair, level, self.device, skipped=f"{fw}: {reason}")]
         if level == "eval":
-            return [Row(variant, pair, level, self.device, self.eval_forward(variant, pair, hw), detail=f"{hw[0]}x{hw[1]}")
-                    for hw in (sizes or EVAL_SIZES[variant])]
-        hw = TRAIN_SIZES[variant]
+            return [
+                Row(variant, pair, level, self.device, self.eval_forward(variant, pair, hw), detail=f"{hw[0]}x{hw[1]}")
+                for hw in (sizes or spec.variant(variant).eval_sizes)
+            ]
+        hw = spec.variant(variant).train_size
         detail = f"{hw[0]}x{hw[1]}"
         if level == "train":
             return [Row(variant, pair, level, self.device, self.train_forward(variant, pair), detail=detail)]
@@ -372,11 +356,6 @@ class Matrix:
         if level in OPTIMIZERS:
             return [Row(variant, pair, level, self.device, self.optimizer_parity(variant, pair, level), detail=detail)]
         raise ValueError(f"unknown level {level!r}: expected one of {list(LEVELS[1:])}")
-
-
-@contextmanager
-def _null() -> Iterator[None]:
-    yield
 
 
 def _digest(weights: dict[str, np.ndarray]) -> str:
@@ -389,29 +368,24 @@ def _digest(weights: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _bn_shapes(cfg: spec.Config, height: int, width: int) -> dict[str, tuple[int, int]]:
-    """Spatial size (H, W) of every BN's input, from the specification alone."""
-    out: dict[str, tuple[int, int]] = {}
-    h, w = height, width
-    if isinstance(cfg, spec.MiniModelConfig):
-        for u in spec.minimodel_units(cfg):
-            if u.pool:
-                h, w = h // 2, w // 2
-            out[f"{u.name}.bn1"] = out[f"{u.name}.bn2"] = (h, w)
-        out["head.bn"] = (h, w)
-        return out
-
-    def conv(size: int, k: int, s: int, p: int) -> int:
-        return (size + 2 * p - k) // s + 1
-
-    st = cfg.stem_spec
-    h, w = conv(h, st.kernel, st.stride, st.padding), conv(w, st.kernel, st.stride, st.padding)
-    out["bn1"] = (h, w)
-    if st.maxpool:
-        h, w = conv(h, 3, 2, 1), conv(w, 3, 2, 1)
-    for b in spec.resnet18_blocks(cfg):
-        # conv1 (3x3, pad 1) and the 1x1 pad-0 projection give the same size at the block's stride
-        h, w = conv(h, 3, b.stride, 1), conv(w, 3, b.stride, 1)
-        for bn in ("bn1", "bn2") + (("downsample.1",) if b.projection else ()):
-            out[f"{b.name}.{bn}"] = (h, w)
+def tf32_rows(matrix: Matrix, variants: list[str], pairs: list[tuple[str, str]]) -> list[Row]:
+    """Eval forward on the GPU with TF32 left on, at each variant's reference size: figures, no verdict."""
+    out = []
+    for variant in variants:
+        hw = spec.variant(variant).reference_size
+        for pair in pairs:
+            reason = next((f"{fw}: {why}" for fw in pair if (why := matrix.unavailable(fw))), None)
+            comparison = None if reason else matrix.eval_forward(variant, pair, hw, tf32=True)
+            out.append(
+                Row(
+                    variant,
+                    pair,
+                    "eval-tf32",
+                    matrix.device,
+                    comparison,
+                    skipped=reason,
+                    detail=f"{hw[0]}x{hw[1]}",
+                    figure=True,
+                )
+            )
     return out

@@ -1,0 +1,133 @@
+"""``resnet-parity report``: the parity matrix (:mod:`resnet_core.parity`), printed and written as Markdown."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import time
+import warnings
+from types import ModuleType
+
+from .. import frameworks, spec
+from ..names import FRAMEWORKS
+from ..parity import structure
+from ..parity.matrix import Matrix, Row, tf32_rows
+from ..parity.report import TABLE_HEAD, row_line, write_report
+from ..parity.settings import LEVELS, PAIRS
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    variants = list(spec.VARIANTS)
+    p.add_argument(
+        "--framework",
+        action="append",
+        choices=list(FRAMEWORKS),
+        help="framework to include (repeatable; default: every installed one; at least two)",
+    )
+    p.add_argument(
+        "--model", action="append", choices=list(spec.MODELS), help="only this model's variants (repeatable)"
+    )
+    p.add_argument("--variant", action="append", choices=variants, help="only this variant (repeatable)")
+    p.add_argument("--level", action="append", choices=list(LEVELS), help="only this level (repeatable; default: all)")
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "gpu", "all"],
+        default="auto",
+        help="auto (default): the CPU, plus the GPU where a framework sees one",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="structure, eval forward at the reference size and train-mode forward only (a few seconds)",
+    )
+    p.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path("parity-report"),
+        help="directory for report.md and the plots (default: parity-report/)",
+    )
+
+
+def _selected(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    installed = frameworks.available()
+    fws = [f for f in FRAMEWORKS if f in (args.framework or installed)]
+    missing = [f for f in fws if f not in installed]
+    if missing:
+        raise RuntimeError(f"framework(s) {missing} not installed: pip install 'resnet-parity[all]'")
+    if len(fws) < 2:
+        raise RuntimeError(f"the parity matrix needs at least two frameworks; selected/installed: {fws or 'none'}")
+    variants = [
+        v.id
+        for v in spec.VARIANTS.values()
+        if (not args.model or v.model in args.model) and (not args.variant or v.id in args.variant)
+    ]
+    if not variants:
+        raise ValueError(f"no variant matches --model {args.model} --variant {args.variant}")
+    levels = [lv for lv in LEVELS if not args.level or lv in args.level]
+    if args.quick:
+        levels = [lv for lv in levels if lv in ("structure", "eval", "train")]
+    return fws, variants, levels
+
+
+def _devices(choice: str, mods: dict[str, ModuleType]) -> list[str]:
+    if choice in ("cpu", "gpu"):
+        return [choice]
+    if choice == "all":
+        return ["cpu", "gpu"]
+    return ["cpu"] + (["gpu"] if any(m.gpu_unavailable_reason() is None for m in mods.values()) else [])
+
+
+def run(args: argparse.Namespace) -> int:
+    fws, variants, levels = _selected(args)
+    start = time.perf_counter()
+    warnings.filterwarnings("ignore", message="No ccache found")  # Paddle, at import
+    warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
+    mods = frameworks.load_all(fws)
+    devices = _devices(args.device, mods)
+    rows: list[Row] = []
+    if "structure" in levels:
+        side = structure.rows(fws)
+        print(structure.format_table([r for r in side if r["variant"] in variants]))
+        print()
+        ok = {(r["variant"], r["framework"]): r["matches_spec"] for r in side}
+        rows += [
+            Row(v, pair, "structure", "any", ok=ok[v, pair[0]] and ok[v, pair[1]])
+            for v in variants
+            for pair in PAIRS
+            if pair[0] in fws and pair[1] in fws
+        ]
+    print(TABLE_HEAD)
+    print("-" * len(TABLE_HEAD))
+    for r in rows:
+        print(row_line(r), flush=True)
+    pairs = [p for p in PAIRS if p[0] in fws and p[1] in fws]
+    for device in devices:
+        matrix = Matrix(device, fws)
+        for variant in variants:
+            for level in levels:
+                if level == "structure":
+                    continue
+                for pair in pairs:
+                    for r in matrix.level(
+                        level, variant, pair, (spec.variant(variant).reference_size,) if args.quick else None
+                    ):
+                        rows.append(r)
+                        print(row_line(r), flush=True)
+        if device == "gpu" and "eval" in levels:  # the error with TF32 on, as a figure
+            for r in tf32_rows(matrix, variants, pairs):
+                rows.append(r)
+                print(row_line(r), flush=True)
+    elapsed = time.perf_counter() - start
+    failed = [r for r in rows if r.passed is False]
+    skipped = [r for r in rows if r.passed is None and not r.figure]
+    passed = [r for r in rows if r.passed]
+    print(
+        f"\n{len(passed)} passed, {len(failed)} failed, {len(skipped)} skipped "
+        f"in {elapsed:.0f} s on {', '.join(devices)}"
+    )
+    for r in failed:
+        if r.comparison is not None:
+            print("\n" + r.comparison.message())
+    path = write_report(args.out, rows, fws, mods, variants, elapsed)
+    print(f"report written to {path}")
+    return 1 if failed else 0

@@ -1,0 +1,53 @@
+"""The structure level: the models side by side in the installed frameworks, checked against the spec.
+
+``resnet-parity summary`` prints it; ``resnet-parity report`` starts with it.
+"""
+
+from __future__ import annotations
+
+from .. import frameworks, spec
+from ..weights import random_input
+
+
+def rows(fws: list[str]) -> list[dict]:
+    """One row per (variant, framework): counts and output shape at the variant's reference size."""
+    mods = frameworks.load_all(fws)
+    out = []
+    for v in spec.VARIANTS.values():
+        cfg = v.config
+        h, w = v.reference_size
+        x = random_input(cfg, 1, h, w)
+        want = spec.counts(cfg)
+        for fw, mod in mods.items():
+            net = mod.build(v.model, **v.kwargs)
+            got = mod.count_params(net)
+            probes = mod.probe_outputs(net, x)
+            shapes = {p.stage: tuple(probes[p.name].shape[1:]) for p in spec.stages(cfg)}
+            out.append(
+                {
+                    "variant": v.id,
+                    "framework": fw,
+                    "input": f"{h}x{w}",
+                    "trainable": got.trainable,
+                    "bn_statistics": got.bn_statistics,
+                    "matches_spec": got == want and shapes == spec.stage_shapes(cfg, h, w),
+                    "output": tuple(probes["output"].shape),
+                    "stages": shapes,
+                }
+            )
+    return out
+
+
+def format_table(rs: list[dict]) -> str:
+    head = (
+        f"{'variant':30} {'framework':9} {'input':7} {'trainable':>11} {'BN stats':>9} "
+        f"{'output':10} {'last stage':13} spec"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rs:
+        last = [v for k, v in r["stages"].items() if k not in ("pool", "logits")][-1]
+        lines.append(
+            f"{r['variant']:30} {r['framework']:9} {r['input']:7} {r['trainable']:>11,} {r['bn_statistics']:>9,} "
+            f"{r['output']!s:10} {'x'.join(map(str, last)):13} {'ok' if r['matches_spec'] else 'MISMATCH'}"
+        )
+    return "\n".join(lines)

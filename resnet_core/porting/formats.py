@@ -1,0 +1,71 @@
+"""The weight-file formats, named by extension: which exist, who writes them, which are read only.
+
+One table, so the reader, the writer, each framework's ``save`` and the CLI's help
+text cannot disagree about what ``.pth`` or ``.h5`` means.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+
+class ConvertError(ValueError):
+    """A file cannot be read or written as asked; the message says what was expected and received."""
+
+
+@dataclass(frozen=True)
+class Format:
+    key: str
+    suffixes: tuple[str, ...]
+    framework: str | None  # the framework that writes it; None: canonical, no framework
+    label: str
+    writable: bool = True
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("safetensors", (".safetensors",), None, "canonical safetensors checkpoint"),
+    Format("torch", (".pt", ".pth"), "torch", "PyTorch state dict"),
+    Format("keras-weights", (".weights.h5",), "keras", "Keras weights file"),
+    Format("keras", (".keras",), "keras", "Keras model archive"),
+    Format("paddle", (".pdparams",), "paddle", "Paddle state dict"),
+    # What the Keras tutorial's own code writes (model.save("cifar10model.h5")).
+    Format("keras-h5", (".h5", ".hdf5"), "keras", "legacy Keras HDF5 model", writable=False),
+)
+
+
+def suffix_list(writable: bool) -> str:
+    """The extensions that can be read (``writable=False``) or written, for messages and help texts."""
+    return ", ".join(s for f in FORMATS if f.writable or not writable for s in f.suffixes)
+
+
+def format_of(path: str | os.PathLike, *, writing: bool = False) -> Format:
+    """The format named by ``path``'s extension (the longest suffix that matches)."""
+    name = os.path.basename(os.fspath(path)).lower()
+    hits = [(len(s), f) for f in FORMATS for s in f.suffixes if name.endswith(s)]
+    if not hits:
+        ext = "".join(re.findall(r"\.[^.]*$", name)) or "no extension"
+        raise ConvertError(
+            f"unsupported extension {ext!r} for {os.fspath(path)}: expected one of {suffix_list(writing)}"
+        )
+    fmt = max(hits, key=lambda h: h[0])[1]
+    if writing and not fmt.writable:
+        raise ConvertError(f"{os.fspath(path)}: {fmt.label} files are read only; write one of {suffix_list(True)}")
+    return fmt
+
+
+def save_format(path: str | os.PathLike, framework: str) -> Format:
+    """The format a ``framework`` model is saved in at ``path``: canonical or one of the framework's own.
+
+    A model saves only what its own framework can write; another framework's
+    format is refused (before anything is written) with the two ways to get there.
+    """
+    fmt = format_of(path, writing=True)
+    if fmt.framework not in (None, framework):
+        mine = [s for f in FORMATS if f.framework == framework and f.writable for s in f.suffixes]
+        raise ConvertError(
+            f"a {framework} model saves to .safetensors or {'/'.join(mine)}; {os.fspath(path)} is a {fmt.label}: "
+            f"load the weights into resnet_{fmt.framework} or use `resnet-parity convert`"
+        )
+    return fmt

@@ -1,0 +1,169 @@
+"""The porting pipeline: any file -> :class:`Source` (config + canonical weights) -> any file.
+
+Reading goes file -> tensors as stored (:mod:`.readers`) -> naming scheme
+(:mod:`.schemes`) -> canonical names and layout -> config (stated by the file or
+inferred) -> strict validation. Writing goes canonical -> the target format through
+a temp file and a rename.
+
+Data flows one way. Framework packages call :func:`read` and :func:`.canonical.write`
+(``porting.write_canonical``), which never call a framework package. Only :func:`write`
+and :func:`convert` (the ``convert`` command's entry points, never called by a framework
+package) go down into a framework, through its public interface (``build``,
+``import_weights``, ``save``), when the target is that framework's native format.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import frameworks, spec
+from ..weights import check_weights
+from . import canonical, schemes
+from .formats import ConvertError, Format, format_of
+from .readers import RawFile, read_raw
+
+
+@dataclass
+class Source:
+    """A file read, mapped and validated: a config and canonical float32 weights."""
+
+    path: str
+    raw: RawFile
+    config: spec.Config
+    weights: dict[str, np.ndarray]
+    scheme: str
+    mapping: dict[str, str] = field(default_factory=dict)  # file name -> canonical name
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def framework(self) -> str:
+        """Where the weights came from: as stated by a canonical file, else the format's framework."""
+        return self.raw.metadata.get("framework") or self.raw.format.framework or "unknown"
+
+
+def _refuse_existing(path: str, overwrite: bool) -> None:
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path} already exists: refusing to overwrite it (use --force)")
+
+
+# --------------------------------------------------------------------------- reading
+def resolve(
+    path: str,
+    raw: RawFile,
+    *,
+    names: str | None = None,
+    model: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    allow_nonfinite: bool = False,
+) -> Source:
+    """Map ``raw``'s tensors to canonical names and layout, settle the config and validate.
+
+    Separate from :func:`read` so that ``inspect`` can show a file's raw tensors even
+    when they fit no model.
+    """
+    overrides = dict(overrides or {})
+    if model is not None and model not in spec.MODELS:
+        raise ConvertError(f"unknown model {model!r}: expected one of {list(spec.MODELS)}")
+    stated = raw.config
+    if stated is not None and model and stated.model != model:
+        raise ConvertError(f"{path} holds a {stated.model}, not a {model} as asked")
+    if names is None and canonical.is_canonical(raw.metadata):
+        names = "canonical"  # the file says so
+    try:
+        m = schemes.detect(list(raw.tensors), scheme=names, model=model or (stated.model if stated else None))
+    except schemes.SchemeError as e:
+        raise ConvertError(f"{path}: {e}") from None
+    weights = schemes.to_canonical(m, raw.tensors)
+    if stated is not None:
+        cfg = spec.make_config(stated.model, **{**stated.to_dict(), **overrides})
+    else:
+        cfg = schemes.infer_config(m.skeleton, weights, overrides)
+    try:
+        checked = check_weights(cfg, weights, allow_nonfinite=allow_nonfinite)
+    except ValueError as e:
+        raise ConvertError(f"{path}: {e}") from None
+    notes = list(raw.notes) + m.notes
+    if m.ignored:
+        kinds = sorted({re.sub(r"^.*[./]", "", k) for k in m.ignored})
+        notes.append(f"ignored {len(m.ignored)} bookkeeping entries ({', '.join(kinds)})")
+    return Source(path, raw, cfg, checked, m.scheme.name, {k: p.name for k, p in m.mapping.items()}, notes)
+
+
+def read(
+    path: str | os.PathLike,
+    *,
+    names: str | None = None,
+    model: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    allow_nonfinite: bool = False,
+) -> Source:
+    """Read any supported weights file into a config and canonical weights.
+
+    Args:
+        path: a ``.safetensors``, ``.pt``/``.pth``, ``.weights.h5``, ``.keras``, ``.h5`` or ``.pdparams`` file.
+        names: force a naming scheme (see :data:`resnet_core.porting.schemes.SCHEMES`) instead of detecting it.
+        model: expect this model (``resnet18`` or ``minimodel``).
+        overrides: config fields that win over what the file states or its shapes imply.
+        allow_nonfinite: accept NaN/Inf values (``inspect`` reports them instead).
+    """
+    path = os.fspath(path)
+    return resolve(path, read_raw(path), names=names, model=model, overrides=overrides, allow_nonfinite=allow_nonfinite)
+
+
+# --------------------------------------------------------------------------- writing
+def write(
+    path: str | os.PathLike,
+    cfg: spec.Config,
+    weights: Mapping[str, np.ndarray],
+    *,
+    framework: str = "unknown",
+    overwrite: bool = True,
+) -> Format:
+    """Write canonical ``weights`` to ``path`` in the format its extension names, atomically.
+
+    A native format is written by building the framework's model, loading the
+    weights strictly and saving it with the framework's own API, so the file
+    loads back with that framework's plain calls. The weights are validated first:
+    a bad set imports no framework and creates no file.
+    """
+    path = os.fspath(path)
+    fmt = format_of(path, writing=True)
+    _refuse_existing(path, overwrite)
+    checked = check_weights(cfg, weights)  # before any framework import or file creation
+    if fmt.framework is None:
+        canonical.write(path, cfg, checked, framework, overwrite=overwrite)
+        return fmt
+    fw = frameworks.get(fmt.framework)
+    net = fw.build(cfg.model, **cfg.to_dict())
+    fw.import_weights(net, checked)
+    fw.save(net, path, overwrite=overwrite)
+    return fmt
+
+
+def convert(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    names: str | None = None,
+    model: str | None = None,
+    overwrite: bool = False,
+) -> tuple[Source, Format]:
+    """Port ``src`` to ``dst``; formats from the extensions. Nothing is written unless all is well."""
+    src, dst = os.fspath(src), os.fspath(dst)
+    dst_fmt = format_of(dst, writing=True)  # fail on a bad target before reading anything
+    _refuse_existing(dst, overwrite)
+    if os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
+        raise ConvertError(f"source and destination are the same file: {src}")
+    source = read(src, names=names, model=model)
+    write(dst, source.config, source.weights, framework=source.framework, overwrite=overwrite)
+    return source, dst_fmt
