@@ -19,6 +19,7 @@ from resnet_core import names, spec
 from resnet_core.weights import random_input
 
 from .helpers import require
+from .seed_models import D2L_PRINTED_SHAPES_224
 
 pytestmark = pytest.mark.structure
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -28,6 +29,9 @@ EXPECTED_COUNTS = {
     "resnet18-cifar": (11_173_962, 9_600),
     "resnet18-cifar-shortcut_bias": (11_174_858, 9_600),
     "resnet18-imagenet": (11_689_512, 9_600),
+    # Counted on the seed's own network (parity_tests/seed_models.py, d2l's code verbatim);
+    # test_d2l.py counts it again on every run, so this figure cannot drift from the seed.
+    "resnet18-d2l": (11_178_378, 7_808),
     "minimodel": (4_368_714, 5_824),
 }
 # Per-sample NCHW shapes after each stage at the reference input size.
@@ -68,6 +72,8 @@ EXPECTED_STAGES = {
             "logits": (10,),
         },
     ),
+    # As the seed prints them at 224x224 (and test_d2l.py checks that its code gives them).
+    "resnet18-d2l": (224, D2L_PRINTED_SHAPES_224),
     "minimodel": (
         32,
         {

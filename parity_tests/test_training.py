@@ -55,10 +55,15 @@ def test_gradients(matrices, pair, device, model_variant):
 
 # Conv biases whose every path ends in a batch-statistics BN: the BN subtracts the batch mean,
 # so their gradient is exactly zero (MiniModel's head.bn follows every unit, residual path included).
+# d2l: the stem conv and both 3x3 convs of every block feed only their BN, so their biases get
+# zero; the 1x1 shortcut conv (d2l's conv3, no BN after it) is added straight to the block's
+# output and its bias gets a genuine gradient.
 ZERO_GRADIENT_BIASES = {
     "resnet18-cifar": set(),
     "resnet18-cifar-shortcut_bias": {f"layer{i}.0.downsample.0.bias" for i in (2, 3, 4)},
     "resnet18-imagenet": set(),
+    "resnet18-d2l": {"conv1.bias"}
+    | {f"layer{i}.{j}.conv{k}.bias" for i in (1, 2, 3, 4) for j in (0, 1) for k in (1, 2)},
     "minimodel": {p.name for p in spec.param_specs(spec.make_config("minimodel")) if p.role == "conv.bias"},
 }
 

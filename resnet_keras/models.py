@@ -36,16 +36,17 @@ def _conv(
     return layers.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=name)(x)
 
 
-def _basic_block(x, b: spec.BasicBlockSpec, shortcut_bias: bool, strided_padding: str):
+def _basic_block(x, b: spec.BasicBlockSpec, cfg: spec.ResNet18Config, strided_padding: str):
     identity = x
-    out = _conv(x, b.out_channels, 3, b.stride, 1, False, f"{b.name}.conv1", strided_padding)
+    out = _conv(x, b.out_channels, 3, b.stride, 1, cfg.conv_bias, f"{b.name}.conv1", strided_padding)
     out = _bn(f"{b.name}.bn1", spec.RESNET_BN)(out)
     out = layers.ReLU(name=f"{b.name}.relu")(out)
-    out = _conv(out, b.out_channels, 3, 1, 1, False, f"{b.name}.conv2")
+    out = _conv(out, b.out_channels, 3, 1, 1, cfg.conv_bias, f"{b.name}.conv2")
     out = _bn(f"{b.name}.bn2", spec.RESNET_BN)(out)
     if b.projection:
-        identity = _conv(x, b.out_channels, 1, b.stride, 0, shortcut_bias, f"{b.name}.downsample.0")
-        identity = _bn(f"{b.name}.downsample.1", spec.RESNET_BN)(identity)
+        identity = _conv(x, b.out_channels, 1, b.stride, 0, cfg.shortcut_bias, f"{b.name}.downsample.0")
+        if cfg.shortcut_bn:  # d2l's Residual adds its 1x1 conv3 with no BN after it
+            identity = _bn(f"{b.name}.downsample.1", spec.RESNET_BN)(identity)
     out = layers.Add(name=f"{b.name}.add")([out, identity])
     # The block's output layer carries the block's canonical name (a probe point).
     out = layers.ReLU(name=b.name)(out)
@@ -55,7 +56,7 @@ def _basic_block(x, b: spec.BasicBlockSpec, shortcut_bias: bool, strided_padding
 def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit"):
     st = cfg.stem_spec
     inputs = keras.Input(shape=(None, None, cfg.in_channels), name="input")
-    x = _conv(inputs, 64, st.kernel, st.stride, st.padding, False, "conv1", strided_padding)
+    x = _conv(inputs, 64, st.kernel, st.stride, st.padding, cfg.conv_bias, "conv1", strided_padding)
     x = _bn("bn1", spec.RESNET_BN)(x)
     x = layers.ReLU(name="relu")(x)
     if st.maxpool:
@@ -66,7 +67,7 @@ def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit")
         # The cifar stem has no max-pool; Identity keeps the layer (and probe) names uniform.
         x = layers.Identity(name="maxpool")(x)
     for b in spec.resnet18_blocks(cfg):
-        x = _basic_block(x, b, cfg.shortcut_bias, strided_padding)
+        x = _basic_block(x, b, cfg, strided_padding)
     x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(cfg.num_classes, name="fc")(x)
@@ -154,11 +155,13 @@ class ResNet18(_SpecModel):
         stem: str = "cifar",
         in_channels: int = 3,
         shortcut_bias: bool = False,
+        conv_bias: bool = False,
+        shortcut_bn: bool = True,
         name: str = "resnet18",
         _strided_padding: str = "explicit",
         **kwargs: Any,
     ) -> None:
-        cfg = spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias)
+        cfg = spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias, conv_bias, shortcut_bn)
         inputs, outputs = _resnet18_graph(cfg, _strided_padding)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.config = cfg
@@ -176,10 +179,27 @@ class MiniModel(_SpecModel):
 
 
 def resnet18(
-    *, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False
+    *,
+    num_classes: int = 10,
+    stem: str = "cifar",
+    in_channels: int = 3,
+    shortcut_bias: bool = False,
+    conv_bias: bool = False,
+    shortcut_bn: bool = True,
 ) -> ResNet18:
-    """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem."""
-    return ResNet18(num_classes=num_classes, stem=stem, in_channels=in_channels, shortcut_bias=shortcut_bias)
+    """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem.
+
+    d2l's ResNet-18 is ``stem="imagenet"`` with ``conv_bias`` and ``shortcut_bias`` on and ``shortcut_bn``
+    off: every conv keeps its default bias and the 1x1 shortcut has no BatchNorm (variant ``resnet18-d2l``).
+    """
+    return ResNet18(
+        num_classes=num_classes,
+        stem=stem,
+        in_channels=in_channels,
+        shortcut_bias=shortcut_bias,
+        conv_bias=conv_bias,
+        shortcut_bn=shortcut_bn,
+    )
 
 
 def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:

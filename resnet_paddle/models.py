@@ -18,19 +18,19 @@ def _bn(channels: int, bn: spec.BatchNormSpec) -> nn.BatchNorm2D:
 
 
 class BasicBlock(nn.Layer):
-    def __init__(self, b: spec.BasicBlockSpec, shortcut_bias: bool) -> None:
+    def __init__(self, b: spec.BasicBlockSpec, cfg: spec.ResNet18Config) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2D(b.in_channels, b.out_channels, 3, stride=b.stride, padding=1, bias_attr=False)
+        self.conv1 = nn.Conv2D(b.in_channels, b.out_channels, 3, stride=b.stride, padding=1, bias_attr=cfg.conv_bias)
         self.bn1 = _bn(b.out_channels, spec.RESNET_BN)
         self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2D(b.out_channels, b.out_channels, 3, stride=1, padding=1, bias_attr=False)
+        self.conv2 = nn.Conv2D(b.out_channels, b.out_channels, 3, stride=1, padding=1, bias_attr=cfg.conv_bias)
         self.bn2 = _bn(b.out_channels, spec.RESNET_BN)
         self.downsample = None
         if b.projection:
-            self.downsample = nn.Sequential(
-                nn.Conv2D(b.in_channels, b.out_channels, 1, stride=b.stride, bias_attr=shortcut_bias),
-                _bn(b.out_channels, spec.RESNET_BN),
-            )
+            shortcut = [nn.Conv2D(b.in_channels, b.out_channels, 1, stride=b.stride, bias_attr=cfg.shortcut_bias)]
+            if cfg.shortcut_bn:  # d2l's Residual adds its 1x1 conv3 with no BN after it
+                shortcut.append(_bn(b.out_channels, spec.RESNET_BN))
+            self.downsample = nn.Sequential(*shortcut)
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
@@ -53,15 +53,15 @@ class ResNet18(nn.Layer):
         super().__init__()
         self.config = cfg
         self.input_rule = cfg.input_rule()  # plain values: paddle.jit.to_static traces forward
-        st = cfg.stem_spec
-        self.conv1 = nn.Conv2D(cfg.in_channels, 64, st.kernel, stride=st.stride, padding=st.padding, bias_attr=False)
+        st, bias = cfg.stem_spec, cfg.conv_bias
+        self.conv1 = nn.Conv2D(cfg.in_channels, 64, st.kernel, stride=st.stride, padding=st.padding, bias_attr=bias)
         self.bn1 = _bn(64, spec.RESNET_BN)
         self.relu = nn.ReLU()
         # The cifar stem has no max-pool; Identity keeps the module (and probe) names uniform.
         self.maxpool = nn.MaxPool2D(3, stride=2, padding=1) if st.maxpool else nn.Identity()
         blocks = spec.resnet18_blocks(cfg)
         for i in range(1, 5):
-            stage = [BasicBlock(b, cfg.shortcut_bias) for b in blocks if b.name.startswith(f"layer{i}.")]
+            stage = [BasicBlock(b, cfg) for b in blocks if b.name.startswith(f"layer{i}.")]
             setattr(self, f"layer{i}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2D((1, 1))
         self.fc = nn.Linear(512, cfg.num_classes)
@@ -173,10 +173,20 @@ class MiniModel(nn.Layer):
 
 
 def resnet18(
-    *, num_classes: int = 10, stem: str = "cifar", in_channels: int = 3, shortcut_bias: bool = False
+    *,
+    num_classes: int = 10,
+    stem: str = "cifar",
+    in_channels: int = 3,
+    shortcut_bias: bool = False,
+    conv_bias: bool = False,
+    shortcut_bn: bool = True,
 ) -> ResNet18:
-    """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem."""
-    return ResNet18(spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias))
+    """ResNet-18 (BasicBlock x [2, 2, 2, 2]) with a ``cifar`` or ``imagenet`` stem.
+
+    d2l's ResNet-18 is ``stem="imagenet"`` with ``conv_bias`` and ``shortcut_bias`` on and ``shortcut_bn``
+    off: every conv keeps its default bias and the 1x1 shortcut has no BatchNorm (variant ``resnet18-d2l``).
+    """
+    return ResNet18(spec.ResNet18Config(num_classes, stem, in_channels, shortcut_bias, conv_bias, shortcut_bn))
 
 
 def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:

@@ -87,6 +87,22 @@ SCHEMES: tuple[Scheme, ...] = (
         models=("resnet18",),
     ),
     Scheme(
+        "d2l",
+        "d2l's ResNet-18 (nn.Sequential b1..b5: 0.0 conv, 0.1 BN, N.M.conv1/bn1/conv2/bn2, 1x1 conv3, 7 linear)",
+        "torch",
+        "torch",
+        module_renames=(
+            (r"^conv1$", "0.0"),
+            (r"^bn1$", "0.1"),
+            (r"\.downsample\.0$", ".conv3"),
+            (r"^layer(\d)\.", r"\1."),  # b2..b5 are the net's entries 1..4
+            (r"^fc$", "7"),  # after 5 (AdaptiveAvgPool2d) and 6 (Flatten)
+        ),
+        strip_prefix="module.",
+        ignore=_TORCH_IGNORE,
+        models=("resnet18",),
+    ),
+    Scheme(
         "keras-tutorial",
         "the Keras tutorial's MiniModel (auto-named conv2d_N, batch_normalization_N, dense)",
         "keras",
@@ -114,13 +130,8 @@ def get(name: str) -> Scheme:
 
 # --------------------------------------------------------------------------- name mapping
 def _skeletons(models: tuple[str, ...]) -> list[spec.Config]:
-    """One config per distinct set of names: names depend on the model and shortcut_bias only."""
-    out: list[spec.Config] = []
-    if "resnet18" in models:
-        out += [spec.make_config("resnet18", shortcut_bias=False), spec.make_config("resnet18", shortcut_bias=True)]
-    if "minimodel" in models:
-        out.append(spec.make_config("minimodel"))
-    return out
+    """One config per distinct set of names: the model and its ``name_options`` (the spec says which)."""
+    return [cfg for model in models for cfg in spec.CONFIGS[model].skeletons()]
 
 
 def expected_names(scheme: Scheme, cfg: spec.Config) -> dict[str, spec.ParamSpec]:

@@ -7,6 +7,7 @@ rule. Code outside the spec asks the config; it never dispatches on the config's
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -25,6 +26,9 @@ class ModelConfig:
 
     model: ClassVar[str]  # the builder's name: "resnet18", "minimodel"
     bn: ClassVar[BatchNormSpec]  # BatchNorm constants of every BN layer of the model
+    # The bool builder options that decide which tensors exist, so a file's names state them
+    # (ResNet-18's conv_bias, shortcut_bn, shortcut_bias); every other option only changes shapes.
+    name_options: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ the network
     def layers(self) -> list[Layer]:
@@ -42,7 +46,7 @@ class ModelConfig:
     def options_from_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
         """The builder options that canonical tensor shapes state, for a file whose names matched ``self``.
 
-        Options the names fixed are kept (ResNet-18's shortcut_bias); a tensor that is absent or of
+        Options the names fixed (:attr:`name_options`) are kept; a tensor that is absent or of
         too low a rank states nothing (``check_weights`` reports it); ``ValueError`` for a shape that
         no option gives.
         """
@@ -58,6 +62,17 @@ class ModelConfig:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ derived, the same for every model
+    @classmethod
+    def skeletons(cls) -> list[ModelConfig]:
+        """One config per distinct set of tensor names: every combination of :attr:`name_options`.
+
+        The defaults come first (then each option flipped, the last one fastest), so the plain
+        network is the first candidate when a naming scheme looks for the closest match.
+        """
+        defaults = cls()
+        values = [(getattr(defaults, o), not getattr(defaults, o)) for o in cls.name_options]
+        return [cls(**dict(zip(cls.name_options, combo))) for combo in itertools.product(*values)]
+
     def param_specs(self) -> list[ParamSpec]:
         """Every canonical tensor, in PyTorch ``state_dict`` order."""
         return [p for layer in self.layers() for p in layer.params()]

@@ -1,4 +1,12 @@
-"""ResNet-18 (torchvision's BasicBlock network) with a CIFAR or an ImageNet stem."""
+"""ResNet-18 (torchvision's BasicBlock network) with a CIFAR or an ImageNet stem.
+
+Three builder options change which tensors exist (and so the names a file holds), each
+a variation that real code has: ``conv_bias`` (a bias on the stem conv and on both 3x3
+convs of every block, PyTorch's ``nn.Conv2d`` default that d2l keeps), ``shortcut_bias``
+(a bias on the 1x1 shortcut conv) and ``shortcut_bn`` (a BatchNorm after it; d2l's
+``Residual`` has none). Names stay torchvision's: d2l's ``conv3`` is ``layerN.0.downsample.0``,
+and without the BN there is no ``downsample.1``.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +45,7 @@ class BasicBlockSpec:
     in_channels: int
     out_channels: int
     stride: int
-    projection: bool  # 1x1 conv + BN shortcut ("downsample") instead of identity
+    projection: bool  # 1x1 conv (+ BN unless shortcut_bn=False) shortcut ("downsample") instead of identity
 
 
 @dataclass(frozen=True)
@@ -46,11 +54,14 @@ class ResNet18Config(ModelConfig):
 
     model: ClassVar[str] = "resnet18"
     bn: ClassVar[BatchNormSpec] = RESNET_BN
+    name_options: ClassVar[tuple[str, ...]] = ("conv_bias", "shortcut_bn", "shortcut_bias")
 
     num_classes: int = 10
     stem: str = "cifar"
     in_channels: int = 3
     shortcut_bias: bool = False
+    conv_bias: bool = False
+    shortcut_bn: bool = True
 
     def __post_init__(self) -> None:
         if self.stem not in STEMS:
@@ -58,6 +69,8 @@ class ResNet18Config(ModelConfig):
         check_positive_int("num_classes", self.num_classes)
         check_positive_int("in_channels", self.in_channels)
         check_bool("shortcut_bias", self.shortcut_bias)
+        check_bool("conv_bias", self.conv_bias)
+        check_bool("shortcut_bn", self.shortcut_bn)
 
     @property
     def stem_spec(self) -> StemSpec:
@@ -75,21 +88,22 @@ class ResNet18Config(ModelConfig):
     def layers(self) -> list[Layer]:
         st = self.stem_spec
         layers: list[Layer] = [
-            Conv("conv1", self.in_channels, 64, st.kernel, st.stride, st.padding, False),
+            Conv("conv1", self.in_channels, 64, st.kernel, st.stride, st.padding, self.conv_bias),
             BatchNorm("bn1", 64, RESNET_BN),
         ]
         for b in self.blocks():
             layers += [
-                Conv(f"{b.name}.conv1", b.in_channels, b.out_channels, 3, b.stride, 1, False),
+                Conv(f"{b.name}.conv1", b.in_channels, b.out_channels, 3, b.stride, 1, self.conv_bias),
                 BatchNorm(f"{b.name}.bn1", b.out_channels, RESNET_BN),
-                Conv(f"{b.name}.conv2", b.out_channels, b.out_channels, 3, 1, 1, False),
+                Conv(f"{b.name}.conv2", b.out_channels, b.out_channels, 3, 1, 1, self.conv_bias),
                 BatchNorm(f"{b.name}.bn2", b.out_channels, RESNET_BN),
             ]
             if b.projection:
-                layers += [
-                    Conv(f"{b.name}.downsample.0", b.in_channels, b.out_channels, 1, b.stride, 0, self.shortcut_bias),
-                    BatchNorm(f"{b.name}.downsample.1", b.out_channels, RESNET_BN),
-                ]
+                layers.append(
+                    Conv(f"{b.name}.downsample.0", b.in_channels, b.out_channels, 1, b.stride, 0, self.shortcut_bias)
+                )
+                if self.shortcut_bn:
+                    layers.append(BatchNorm(f"{b.name}.downsample.1", b.out_channels, RESNET_BN))
         layers.append(Linear("fc", 512, self.num_classes))
         return layers
 
@@ -99,7 +113,9 @@ class ResNet18Config(ModelConfig):
         for b in self.blocks():
             out += [Probe(f"{b.name}.conv1"), Probe(f"{b.name}.bn1"), Probe(f"{b.name}.conv2"), Probe(f"{b.name}.bn2")]
             if b.projection:
-                out += [Probe(f"{b.name}.downsample.0"), Probe(f"{b.name}.downsample.1")]
+                out.append(Probe(f"{b.name}.downsample.0"))
+                if self.shortcut_bn:
+                    out.append(Probe(f"{b.name}.downsample.1"))
             out.append(Probe(b.name, stage=last.get(b.name)))
         return out + [Probe("avgpool", stage="pool"), Probe("fc", stage="logits")]
 
@@ -130,14 +146,15 @@ class ResNet18Config(ModelConfig):
             same(f"{b.name}.bn2", hw, b.out_channels)
             if b.projection:
                 conv(f"{b.name}.downsample.0", block_in)
-                same(f"{b.name}.downsample.1", hw, b.out_channels)
+                if self.shortcut_bn:
+                    same(f"{b.name}.downsample.1", hw, b.out_channels)
             steps.append(Step(b.name, block_in, hw, b.out_channels))
         steps.append(Step("avgpool", hw, (1, 1), 512))
         steps.append(Step("fc", (1, 1), (1, 1), self.num_classes))
         return steps
 
     def options_from_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
-        options: dict[str, Any] = {"shortcut_bias": self.shortcut_bias}
+        options: dict[str, Any] = {k: getattr(self, k) for k in self.name_options}
         fc, conv1 = shapes.get("fc.weight", ()), shapes.get("conv1.weight", ())
         if len(fc) > 0:
             options["num_classes"] = fc[0]

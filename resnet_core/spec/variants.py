@@ -69,6 +69,18 @@ _TABLE = (
         (65, 57),
         BenchSpec(8, 64),
     ),
+    # d2l's ResNet-18 on Fashion-MNIST (seed 003): 1 channel, 10 classes, every conv with its default
+    # bias, no BN after the 1x1 shortcut. 224x224 is the size the seed resizes to and prints shapes at;
+    # 97x75 sends odd and even sizes through every stride-2 layer (49x38, 25x19, 13x10, 7x5, 4x3).
+    # Training at 65x49: odd, cheap, and layer4 still sees 3x2 positions per image. No bench batch:
+    # its compute is resnet18-imagenet's less two thirds of the stem conv and the 1000-way fc.
+    Variant(
+        "resnet18-d2l",
+        "resnet18",
+        {"stem": "imagenet", "in_channels": 1, "conv_bias": True, "shortcut_bias": True, "shortcut_bn": False},
+        ((224, 224), (97, 75)),
+        (65, 49),
+    ),
     # Its AveragePooling 4x4 + Dense fix the size. The bench takes logits: the softmax costs
     # nothing measurable and the training loss wants logits.
     Variant("minimodel", "minimodel", {}, ((32, 32),), (32, 32), BenchSpec(32, 256, {"softmax": False})),
