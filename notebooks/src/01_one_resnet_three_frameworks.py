@@ -101,9 +101,9 @@ def n_batchnorms(cfg):
     return sum(isinstance(layer, spec.BatchNorm) for layer in spec.layers(cfg))
 
 
-def paddle_summary_total(net, size):
+def paddle_summary_total(net, cfg, size):
     with contextlib.redirect_stdout(io.StringIO()):  # the table itself is shown in section 4
-        return int(paddle.summary(net, (1, 3, size, size))["total_params"])
+        return int(paddle.summary(net, (1, cfg.in_channels, size, size))["total_params"])
 
 
 counts, rows = {}, []
@@ -118,7 +118,7 @@ for model, kwargs, vid in VARIANTS:
         "torch state_dict()": sum(x.numel() for x in t.state_dict().values()),
         "keras count_params()": k.count_params(),
         "paddle parameters()": int(sum(x.numel() for x in p.parameters())),
-        "paddle.summary total": paddle_summary_total(p, size),
+        "paddle.summary total": paddle_summary_total(p, cfg, size),
         "batchnorms": n_batchnorms(cfg),
     }
     counts[vid] = c
@@ -153,7 +153,10 @@ print("every counter differs from the specification exactly as explained above")
 # %% [markdown]
 # Where do the variants' counts differ? Comparing the canonical tensor lists of the specification shows it:
 # the ImageNet stem has a 7×7 first convolution and a 1000-way classifier, and `shortcut_bias=True` adds a
-# bias to the three 1×1 projection convolutions.
+# bias to the three 1×1 projection convolutions. d2l's ResNet-18 (`resnet18-d2l`: one input channel for
+# Fashion-MNIST, 10 classes) differs from the ImageNet-stem network of the same size in two ways: every
+# convolution keeps PyTorch's default bias (`conv_bias=True`, `shortcut_bias=True`), and its 1×1 shortcut
+# convolutions have no BatchNorm after them (`shortcut_bn=False`).
 
 
 # %%
@@ -171,6 +174,17 @@ for label, other in [
     }
     print(f"{label}: {sum(diff.values()):+,} parameters = " + ", ".join(f"{n} {d:+,}" for n, d in sorted(diff.items())))
 
+d2l, same_size = (
+    tensor_sizes("resnet18", **spec.variant("resnet18-d2l").kwargs),
+    tensor_sizes("resnet18", stem="imagenet", in_channels=1),
+)
+added, dropped = sorted(d2l.keys() - same_size.keys()), sorted(same_size.keys() - d2l.keys())
+assert all(n.endswith(".bias") for n in added) and all(".downsample.1." in n for n in dropped)
+print(
+    f"d2l vs imagenet stem with 1 channel and 10 classes: +{sum(d2l[n] for n in added):,} in {len(added)} conv biases, "
+    f"-{sum(same_size[n] for n in dropped):,} in the shortcut BNs {sorted({n.rsplit('.', 1)[0] for n in dropped})}"
+)
+
 # %% [markdown]
 # ## 3. The shape after every stage
 #
@@ -179,7 +193,7 @@ for label, other in [
 # `stage`. The specification computes the same shapes with no framework at all (`spec.stage_shapes`).
 
 # %%
-SHOWN = [v for v in VARIANTS if not v[1].get("shortcut_bias")]  # shortcut_bias changes no shape
+SHOWN = [v for v in VARIANTS if v[2] != "resnet18-cifar-shortcut_bias"]  # shortcut_bias changes no shape
 shapes, rows = {}, []
 for model, kwargs, vid in SHOWN:
     cfg = spec.make_config(model, **kwargs)
