@@ -320,6 +320,12 @@ def test_names_override(tmp_path, weights, capsys):
     [
         ("resnet18", {"stem": "imagenet", "num_classes": 1000}),
         ("resnet18", {"in_channels": 1, "num_classes": 7, "shortcut_bias": True}),
+        ("resnet18", {"conv_bias": True}),
+        ("resnet18", {"stem": "imagenet", "shortcut_bn": False}),
+        (
+            "resnet18",
+            {"stem": "imagenet", "in_channels": 1, "conv_bias": True, "shortcut_bias": True, "shortcut_bn": False},
+        ),
         ("minimodel", {"num_classes": 100}),
     ],
 )
@@ -328,6 +334,15 @@ def test_config_is_inferred_from_names_and_shapes(model, kwargs, tmp_path):
     src = tmp_path / "bare.safetensors"
     porting.canonical.save_file(src, random_weights(cfg, seed=2))  # no metadata: nothing states the config
     assert porting.read(src).config == cfg
+
+
+def test_each_combination_of_name_options_has_its_own_names():
+    """Detection tells the combinations apart only because each gives a different set of tensors."""
+    skeletons = spec.ResNet18Config.skeletons()
+    assert len(skeletons) == 2 ** len(spec.ResNet18Config.name_options) == 8
+    assert len({frozenset(p.name for p in c.param_specs()) for c in skeletons}) == len(skeletons)
+    assert skeletons[0] == spec.ResNet18Config()  # the plain network is the first candidate
+    assert spec.MiniModelConfig.skeletons() == [spec.MiniModelConfig()]
 
 
 def test_a_stem_of_no_known_kind(tmp_path, weights, capsys):

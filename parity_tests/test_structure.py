@@ -205,6 +205,8 @@ def test_minimodel_rejects_other_sizes(fw, framework):
         ({"num_classes": 0}, "num_classes must be a positive int, received 0"),
         ({"in_channels": 2.5}, "in_channels must be a positive int, received 2.5"),
         ({"depth": 50}, "unknown option(s) ['depth'] for resnet18"),
+        ({"shortcut_bn": 0}, "shortcut_bn must be a bool, received 0"),
+        ({"conv_bias": "yes"}, "conv_bias must be a bool, received 'yes'"),
     ],
 )
 def test_bad_options_are_clear_errors(fw, kwargs, message):
