@@ -67,7 +67,7 @@ def test_macs_equal_a_count_from_a_real_forward_pass(variant):
     for size in sizes:
         counted.clear()
         with torch.no_grad():
-            net(torch.zeros(1, 3, size, size))
+            net(torch.zeros(1, cfg.in_channels, size, size))
         assert {m.name: m.macs for m in flops.layer_macs(cfg, size, size)} == counted, size
 
 
