@@ -280,9 +280,9 @@ def infer_config(
 ) -> spec.Config:
     """The config that canonical ``weights`` describe (num_classes, stem, in_channels from their shapes).
 
-    ``skeleton`` carries the model and what the names fixed (ResNet-18's shortcut_bias);
-    the spec says which option each shape states. ``overrides`` win over anything
-    inferred (MiniModel's ``softmax`` cannot be inferred from weights and defaults to
+    ``skeleton`` carries the model and what the names fixed (its ``name_options``: ResNet-18's
+    conv_bias, shortcut_bn, shortcut_bias); the spec says which option each shape states.
+    ``overrides`` win over anything inferred (MiniModel's ``softmax`` cannot be inferred from weights and defaults to
     the tutorial's ``True``).
     """
     shapes = {k: tuple(np.shape(a)) for k, a in weights.items()}
