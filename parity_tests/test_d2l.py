@@ -11,6 +11,10 @@ optimizer parity of the variant run in test_forward.py and test_training.py thro
 
 from __future__ import annotations
 
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -137,6 +141,26 @@ def test_seed_state_dict_ports_to_every_framework(seed_file, fw, framework, tmp_
         err = scaled_error(got[probe_of[stage]], want)
         assert err <= TOL, f"d2l -> {framework}: {stage} ({probe_of[stage]}) differs by {err:.3g}"
     assert scaled_error(got["output"], ref["logits"]) <= TOL
+
+
+@pytest.mark.porting
+def test_the_console_command_converts_the_seed_file(seed_file, tmp_path):
+    """``python -m resnet_core.cli convert`` (what ``resnet-parity convert`` runs) in its own process."""
+    path, _, _ = seed_file
+    dst = tmp_path / "d2l.safetensors"
+    r = subprocess.run(
+        [sys.executable, "-m", "resnet_core.cli", "convert", str(path), str(dst)],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).resolve().parents[1],  # the repository's code, as the other CLI tests run it
+    )
+    assert r.returncode == 0, r.stderr
+    assert "scheme d2l: " in r.stdout and f"wrote {dst}" in r.stdout
+    src = porting.read(dst)
+    assert (src.config, src.scheme) == (_cfg(), "canonical")  # the canonical file states the config
+    direct = porting.read(path).weights
+    assert list(src.weights) == list(direct)
+    assert all(src.weights[k].tobytes() == direct[k].tobytes() for k in direct)
 
 
 @pytest.mark.porting
