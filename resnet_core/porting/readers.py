@@ -92,7 +92,14 @@ def _unwrap_checkpoint(
 
 
 class _AttributeDict(dict):
-    """Stand-in for Lightning's ``AttributeDict`` (a plain dict subclass) in ``hyper_parameters``."""
+    """Stand-in for Lightning's ``AttributeDict`` (a plain dict subclass) in ``hyper_parameters``.
+
+    torch's weights-only unpickler fills only plain dicts (SETITEMS), so "creating" one
+    returns a plain dict: the hyper-parameters arrive as the dict they are.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+        return {}
 
 
 def _checkpoint_globals() -> list:
@@ -137,8 +144,9 @@ def _read_torch(path: str, fmt: Format, ema: bool = False) -> RawFile:
             warnings.simplefilter("ignore", UserWarning)  # torch's note on legacy pickle protocols
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = str(e).strip().splitlines()
-        detail = next((ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[0] if lines else "")
+        text = " ".join(str(e).split())
+        # torch's message: advice, then "WeightsUnpickler error: <what was refused>", then a link.
+        detail = text.split("WeightsUnpickler error:", 1)[-1].split(" Check the documentation")[0].strip()
         raise ConvertError(
             f"refused {path}: a {fmt.label} holds only tensors and plain containers, but this pickle "
             f"asks for more; nothing was executed (torch.load weights_only: {detail})"

@@ -72,6 +72,28 @@ def _hf_renames(prefix: str) -> tuple[tuple[str, str], ...]:
     return (*out, (r"^fc$", "classifier.1"))
 
 
+def _keras_hub_renames() -> tuple[tuple[str, str], ...]:
+    """Canonical module -> keras-hub ``ResNetBackbone`` layer (``block_type="basic_block"``).
+
+    From keras_hub/src/models/resnet/resnet_backbone.py: ``conv1_conv``/``conv1_bn``, then
+    ``stack{s}_block{b}_{k}_conv``/``_bn`` with k = 0 for the projection shortcut, 1 and 2 for
+    the block's convs; the classifier's Dense is ``predictions`` (resnet_image_classifier.py).
+    """
+    out = [(r"^conv1$", "conv1_conv"), (r"^bn1$", "conv1_bn"), (r"^fc$", "predictions")]
+    for stage in range(1, 5):
+        out += [
+            (rf"^layer{stage}\.(\d+)\.conv(\d)$", rf"stack{stage - 1}_block\1_\2_conv"),
+            (rf"^layer{stage}\.(\d+)\.bn(\d)$", rf"stack{stage - 1}_block\1_\2_bn"),
+            (rf"^layer{stage}\.(\d+)\.downsample\.0$", rf"stack{stage - 1}_block\1_0_conv"),
+            (rf"^layer{stage}\.(\d+)\.downsample\.1$", rf"stack{stage - 1}_block\1_0_bn"),
+        ]
+    return tuple(out)
+
+
+# Older keras-hub backbones (include_rescaling=True) hold the input Normalization's constants.
+_KERAS_HUB_IGNORE = (r"^normalization/",)
+
+
 _PADDLE_IGNORE = (r"^StructuredToParameterName@@$",)
 
 SCHEMES: tuple[Scheme, ...] = (
@@ -132,6 +154,26 @@ SCHEMES: tuple[Scheme, ...] = (
         module_renames=((r"^layer(\d)\.", r"layers\1."), (r"^fc$", "classifier")),
         ignore=_PADDLE_IGNORE,
         models=("resnet18",),
+    ),
+    Scheme(
+        "keras-hub",
+        "keras-hub ResNetImageClassifier, ResNet-18 (conv1_conv, stack{s}_block{b}_{k}_conv/_bn, predictions)",
+        "keras",
+        "keras",
+        module_renames=_keras_hub_renames(),
+        ignore=_KERAS_HUB_IGNORE,
+        models=("resnet18",),
+        aliases=("keras_hub",),
+    ),
+    Scheme(
+        "keras-hub-backbone",
+        "keras-hub ResNetBackbone, ResNet-18 (no classifier)",
+        "keras",
+        "keras",
+        module_renames=_keras_hub_renames(),
+        ignore=_KERAS_HUB_IGNORE,
+        models=("resnet18",),
+        headless=True,
     ),
     Scheme(
         "keras-tutorial",
