@@ -352,3 +352,28 @@ def test_paddle_inference_export_says_how_to_get_a_state_dict(tmp_path, capsys):
     assert cli.main(["inspect", str(tmp_path / "inference.pdiparams")]) == 2
     err = capsys.readouterr().err
     assert "paddle.jit.save" in err and "paddle.jit.load(prefix)" in err and "state_dict()" in err
+
+
+# --------------------------------------------------------------------------- errors
+def test_no_scheme_fits_names_the_closest_by_share_and_the_misfits(tmp_path, capsys):
+    """A torchvision file whose layer4 is renamed: torchvision's scheme is closest, by the share that fit."""
+    cfg = spec.make_config("resnet18", stem="imagenet")
+    weights = random_weights(cfg, 2)
+    renamed = {k.replace("layer4.", "stage4.") if k.startswith("layer4.") else k: v for k, v in weights.items()}
+    misfits = [k for k in renamed if k.startswith("stage4.")]
+    src = tmp_path / "renamed.safetensors"
+    porting.canonical.save_file(src, renamed)
+    assert cli.main(["inspect", str(src)]) == 2
+    err = capsys.readouterr().err
+    fit = len(renamed) - len(misfits)
+    assert f"closest is 'canonical' for resnet18, which {fit} of the {len(renamed)} tensors fit" in err
+    assert f"({fit / len(renamed):.0%};" in err and f"{len(misfits)} tensor(s) did not fit: {misfits[0]}" in err
+
+
+def test_library_messages_are_not_cut(tmp_path):
+    """A reader's error carries the library's whole message (they were cut at 200/300 characters)."""
+    from resnet_core.porting import readers
+
+    long = " ".join(f"word{i}" for i in range(120)) + " the-end"
+    e = readers._corrupted("f.pth", porting.format_of("f.pth"), RuntimeError(long))
+    assert str(e).endswith(f"(RuntimeError: {long})")
