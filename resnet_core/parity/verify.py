@@ -62,6 +62,11 @@ class Verification:
         return "\n".join(lines)
 
 
+def _name(path: str | os.PathLike) -> str:
+    """A file's or folder's name (``hf-resnet18/`` -> ``hf-resnet18``)."""
+    return os.path.basename(os.fspath(path).rstrip("/" + os.sep)) or os.fspath(path)
+
+
 def fixed_inputs(cfg: spec.Config) -> np.ndarray:
     hw = 2 * cfg.min_input_size
     return random_input(cfg, FIXED_BATCH, hw, hw, seed=INPUT_SEED)
@@ -190,7 +195,7 @@ def verify(
                 result.comparisons.append(own)
             for f, path in ports:
                 got = _probes(f, cfg, porting.read(path, model=cfg.model).weights, x)
-                label = f"{reference} ({os.path.basename(os.fspath(src))}) -> {f} ({os.path.basename(path)}), {what}"
+                label = f"{reference} ({_name(src)}) -> {f} ({_name(path)}), {what}"
                 result.comparisons.append(compare.compare_probes(cfg, ref, got, tol=FORWARD_TOL, label=label))
             if port is not None:
                 own = _own_loader_check(port, ref, x, what)
