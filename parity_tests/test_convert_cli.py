@@ -225,7 +225,9 @@ def test_unsupported_extension(src_name, dst_name, message, canonical, tmp_path,
         ["convert", src, tmp_path / dst_name],
         capsys,
         message,
-        ".safetensors, .pt, .pth, .weights.h5, .keras, .pdparams",
+        ".safetensors, .pt, .pth, .bin,",
+        ".weights.h5, .keras, .pdparams",
+        "or a Hugging Face folder",
     )
 
 

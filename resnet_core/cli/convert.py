@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from resnet_core import porting, spec
+from resnet_core import porting
 from resnet_core.porting import schemes
-from resnet_core.porting.formats import suffix_list
+from resnet_core.porting.formats import FORMATS, suffix_list
+
+from .verify import add_source_options
 
 
 def describe_source(s: porting.Source) -> list[str]:
@@ -30,19 +32,37 @@ def describe_source(s: porting.Source) -> list[str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC", help=f"weights file to read ({suffix_list(False)})")
-    p.add_argument("dst", metavar="DST", help=f"file to write ({suffix_list(True)}); format from the extension")
-    p.add_argument("--model", choices=list(spec.MODELS), help="expect this model (default: detected)")
     p.add_argument(
-        "--names",
-        choices=schemes.scheme_names(),
-        metavar="SCHEME",
-        help=f"naming scheme of SRC, instead of detecting it: {', '.join(schemes.scheme_names())}",
+        "dst",
+        metavar="DST",
+        help=f"where to write ({suffix_list(True)}): the format from the extension; "
+        "a folder (an existing one, or a path ending in /) is a Hugging Face folder",
     )
+    p.add_argument(
+        "--to",
+        choices=[f.key for f in FORMATS if f.writable],
+        help="the format of DST, where its name does not say it (hf: a Hugging Face folder at DST)",
+    )
+    p.add_argument("--num-classes", type=int, help="classes of the new zero classifier of a backbone-only SRC")
+    add_source_options(p)
     p.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    p.add_argument("--verify", action="store_true", help="then run `verify SRC DST`: exit 1 if a layer diverges")
 
 
 def run(args: argparse.Namespace) -> int:
-    source, fmt = porting.convert(args.src, args.dst, names=args.names, model=args.model, overwrite=args.force)
+    overrides = {"num_classes": args.num_classes} if args.num_classes else None
+    source, fmt = porting.convert(
+        args.src, args.dst, names=args.names, model=args.model, overwrite=args.force, to=args.to, ema=args.ema,
+        overrides=overrides,
+    )  # fmt: skip
     print("\n".join(describe_source(source)))
     print(f"wrote {args.dst} ({fmt.label}): {len(source.weights)} tensors")
+    if args.verify:
+        from resnet_core.parity.verify import verify
+
+        from .verify import print_verification
+
+        v = verify(args.src, args.dst, names=args.names, model=args.model, ema=args.ema)
+        print_verification(v)
+        return 0 if v.passed else 1
     return 0

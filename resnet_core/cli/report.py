@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="structure, eval forward at the reference size and train-mode forward only (a few seconds)",
     )
     p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="run the matrix on your weights (any file `convert` reads) instead of seeded random ones; "
+        "--variant/--model are then ignored and the structure level skipped",
+    )
+    p.add_argument(
         "--out",
         type=pathlib.Path,
         default=pathlib.Path("parity-report"),
@@ -82,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     warnings.filterwarnings("ignore", message="No ccache found")  # Paddle, at import
     warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
+    user = None
+    if args.weights:
+        from .. import porting
+
+        user = porting.read(args.weights)
+        variants = [pathlib.Path(args.weights.rstrip("/")).name]
+        levels = [lv for lv in levels if lv != "structure"]
+        print(f"weights {args.weights}: {user.model} {user.config.to_dict()} ({user.scheme} names)")
     mods = frameworks.load_all(fws)
     devices = _devices(args.device, mods)
     rows: list[Row] = []
@@ -103,13 +117,15 @@ def run(args: argparse.Namespace) -> int:
     pairs = [p for p in PAIRS if p[0] in fws and p[1] in fws]
     for device in devices:
         matrix = Matrix(device, fws)
+        if user is not None:
+            matrix.add_weights(variants[0], user.config, user.weights)
         for variant in variants:
             for level in levels:
                 if level == "structure":
                     continue
                 for pair in pairs:
                     for r in matrix.level(
-                        level, variant, pair, (spec.variant(variant).reference_size,) if args.quick else None
+                        level, variant, pair, (matrix.variant(variant).reference_size,) if args.quick else None
                     ):
                         rows.append(r)
                         print(row_line(r), flush=True)

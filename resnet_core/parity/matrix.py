@@ -106,6 +106,28 @@ class Matrix:
         self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
         self._keep = keep
         self._weights: OrderedDict[tuple[str, int], dict[str, np.ndarray]] = OrderedDict()
+        self._user: dict[str, tuple[spec.Variant, dict[str, np.ndarray]]] = {}
+
+    def add_weights(self, label: str, cfg: spec.Config, weights: dict[str, np.ndarray]) -> str:
+        """Run the matrix on these weights (``report --weights``): a variant of their config, named ``label``.
+
+        Its sizes are those of the table's variant with the same model and stem (the sizes
+        each stem was designed for); returns the variant id to pass to the levels.
+        """
+        stem = cfg.to_dict().get("stem")
+        like = next(
+            (v for v in spec.VARIANTS.values() if v.model == cfg.model and v.config.to_dict().get("stem") == stem),
+            None,
+        )
+        if like is None:
+            raise ValueError(f"no variant of {cfg.model} with stem {stem!r} to take input sizes from")
+        v = spec.Variant(label, cfg.model, cfg.to_dict(), like.eval_sizes, like.train_size)
+        self._user[label] = (v, {k: np.asarray(a, np.float32) for k, a in weights.items()})
+        return label
+
+    def variant(self, variant: str) -> spec.Variant:
+        """A variant of the table, or one added with :meth:`add_weights`."""
+        return self._user[variant][0] if variant in self._user else spec.variant(variant)
 
     # ------------------------------------------------------------------ models and data
     def mod(self, fw: str) -> ModuleType:
@@ -131,7 +153,7 @@ class Matrix:
         """``fw``'s float32 model of ``variant``, built once (and again after another variant was used)."""
         models = self._variant_models(variant)
         if (fw, "float32") not in models:
-            v = spec.variant(variant)
+            v = self.variant(variant)
             models[fw, "float32"] = self.mod(fw).build(v.model, **v.kwargs)
         return models[fw, "float32"]
 
@@ -149,10 +171,15 @@ class Matrix:
         return out
 
     def canonical(self, variant: str, seed: int = WEIGHT_SEED) -> dict[str, np.ndarray]:
-        """The seeded canonical random weights and BN statistics (kept for the two latest variants)."""
+        """The weights every direction carries: the seeded random weights and BN statistics (kept for the two
+        latest variants), or, for a variant added with :meth:`add_weights`, the user's own.
+
+        The decoy weights a destination holds first stay random (another seed) for every variant."""
+        if variant in self._user and seed == WEIGHT_SEED:
+            return self._user[variant][1]
         key = (variant, seed)
         if key not in self._weights:
-            self._weights[key] = random_weights(spec.variant(variant).config, seed)
+            self._weights[key] = random_weights(self.variant(variant).config, seed)
             while len(self._weights) > 4:
                 self._weights.popitem(last=False)
         self._weights.move_to_end(key)
@@ -183,13 +210,11 @@ class Matrix:
         """A float64 copy of :meth:`load`'s model (one per framework and variant, overwritten each time)."""
         return self._load_float64(fw, variant, source)[0]
 
-    @staticmethod
-    def input(variant: str, hw: tuple[int, int]) -> np.ndarray:
-        return random_input(spec.variant(variant).config, BATCH, *hw, seed=INPUT_SEED)
+    def input(self, variant: str, hw: tuple[int, int]) -> np.ndarray:
+        return random_input(self.variant(variant).config, BATCH, *hw, seed=INPUT_SEED)
 
-    @staticmethod
-    def labels(variant: str) -> np.ndarray:
-        cfg = spec.variant(variant).config
+    def labels(self, variant: str) -> np.ndarray:
+        cfg = self.variant(variant).config
         return np.random.default_rng(LABEL_SEED).integers(0, cfg.num_classes, BATCH)
 
     @contextmanager
@@ -221,7 +246,7 @@ class Matrix:
             net64, _ = self._load_float64(fw, variant, source)
             with self.on_device(fw, net64) as placed:
                 return self.mod(fw).gradients(
-                    placed, self.input(variant, spec.variant(variant).train_size), self.labels(variant)
+                    placed, self.input(variant, self.variant(variant).train_size), self.labels(variant)
                 )
 
         return self._cached(("gradients", fw, variant, digest), run)
@@ -235,7 +260,7 @@ class Matrix:
             with self.on_device(fw, net64) as placed:
                 return self.mod(fw).optimizer_step(
                     placed,
-                    self.input(variant, spec.variant(variant).train_size),
+                    self.input(variant, self.variant(variant).train_size),
                     self.labels(variant),
                     **optimizer_settings(fw, optimizer),
                 )
@@ -249,7 +274,7 @@ class Matrix:
 
     def bn_samples(self, variant: str) -> dict[str, int]:
         """Samples per channel (N*H*W) that each BN averages over at the training size."""
-        v = spec.variant(variant)
+        v = self.variant(variant)
         return {m: BATCH * hh * ww for m, (hh, ww) in spec.bn_input_sizes(v.config, *v.train_size).items()}
 
     def increments(self, fw: str, variant: str, source: str, optimizer: str) -> dict[str, np.ndarray]:
@@ -259,7 +284,7 @@ class Matrix:
         (the part the batches contributed); running_var increments of a framework that uses the
         biased batch variance are multiplied by ``n / (n - 1)``, PyTorch's unbiased convention.
         """
-        cfg = spec.variant(variant).config
+        cfg = self.variant(variant).config
         before = self.held(fw, variant, source)
         after = self.step(fw, variant, source, optimizer)
         keep = (1.0 - spec.bn_spec(cfg).momentum) ** OPTIMIZERS[optimizer]["steps"]
@@ -281,7 +306,7 @@ class Matrix:
         self, variant: str, pair: tuple[str, str], hw: tuple[int, int], *, tf32: bool = False
     ) -> compare.Comparison:
         a, b = pair
-        cfg = spec.variant(variant).config
+        cfg = self.variant(variant).config
         ref = self.probes(a, variant, a, hw, False, tf32)
         got = self.probes(b, variant, a, hw, False, tf32)
         mode = "eval forward, TF32 on" if tf32 else "eval forward"
@@ -291,7 +316,7 @@ class Matrix:
 
     def train_forward(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
         a, b = pair
-        v = spec.variant(variant)
+        v = self.variant(variant)
         cfg, hw = v.config, v.train_size
         ref = self.probes(a, variant, a, hw, True)
         got = self.probes(b, variant, a, hw, True)
@@ -305,7 +330,7 @@ class Matrix:
 
     def gradient_parity(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
         a, b = pair
-        cfg = spec.variant(variant).config
+        cfg = self.variant(variant).config
         ref, got = self.gradients(a, variant, a), self.gradients(b, variant, a)
         total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in ref.values()))
         names = [p.name for p in spec.param_specs(cfg) if p.trainable]
@@ -321,7 +346,7 @@ class Matrix:
 
     def optimizer_parity(self, variant: str, pair: tuple[str, str], optimizer: str) -> compare.Comparison:
         a, b = pair
-        cfg = spec.variant(variant).config
+        cfg = self.variant(variant).config
         ref, got = self.increments(a, variant, a, optimizer), self.increments(b, variant, a, optimizer)
         hp = OPTIMIZERS[optimizer]
         return compare.compare_tensors(
@@ -345,9 +370,9 @@ class Matrix:
         if level == "eval":
             return [
                 Row(variant, pair, level, self.device, self.eval_forward(variant, pair, hw), detail=f"{hw[0]}x{hw[1]}")
-                for hw in (sizes or spec.variant(variant).eval_sizes)
+                for hw in (sizes or self.variant(variant).eval_sizes)
             ]
-        hw = spec.variant(variant).train_size
+        hw = self.variant(variant).train_size
         detail = f"{hw[0]}x{hw[1]}"
         if level == "train":
             return [Row(variant, pair, level, self.device, self.train_forward(variant, pair), detail=detail)]
@@ -372,7 +397,7 @@ def tf32_rows(matrix: Matrix, variants: list[str], pairs: list[tuple[str, str]])
     """Eval forward on the GPU with TF32 left on, at each variant's reference size: figures, no verdict."""
     out = []
     for variant in variants:
-        hw = spec.variant(variant).reference_size
+        hw = matrix.variant(variant).reference_size
         for pair in pairs:
             reason = next((f"{fw}: {why}" for fw in pair if (why := matrix.unavailable(fw))), None)
             comparison = None if reason else matrix.eval_forward(variant, pair, hw, tf32=True)

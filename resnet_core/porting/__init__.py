@@ -1,14 +1,18 @@
 """Weight porting: read any supported weights file, write the canonical one or a framework's own.
 
-Supported files, by extension (:data:`FORMATS`): the canonical ``.safetensors``
-checkpoint, ``.pt``/``.pth`` (PyTorch), ``.weights.h5`` and ``.keras`` (Keras 3),
-``.pdparams`` (Paddle), and, read only, the legacy Keras ``.h5`` model.
+Supported files, by extension (:data:`FORMATS`; docs/formats.md lists each with the library
+version it was tested against): the canonical ``.safetensors`` checkpoint, ``.pt``/``.pth``/``.bin``
+(PyTorch state dicts, training checkpoints and TorchScript archives), a Hugging Face transformers
+folder, ``.weights.h5`` and ``.keras`` (Keras 3, keras-hub), ``.pdparams`` (Paddle), and, read
+only, ``.pth.tar``/``.ckpt`` training checkpoints and the legacy Keras ``.h5`` model.
 
 Modules, from the bottom up:
 
 * :mod:`.formats`: the format table, :func:`format_of`, :class:`ConvertError`.
 * :mod:`.canonical`: the safetensors container (numpy only) and the canonical checkpoint's metadata.
 * :mod:`.readers`: each format -> its tensors as stored (:class:`RawFile`); refuses pickles that carry code.
+* :mod:`.torchscript`: a TorchScript archive's parameters, read without running its program.
+* :mod:`.hf`: the Hugging Face ``save_pretrained`` folder, read and written without transformers.
 * :mod:`.schemes`: naming schemes as data, detection, config inference.
 * :mod:`.pipeline`: :func:`read` (raw -> scheme -> canonical -> config -> validated :class:`Source`),
   :func:`write`, :func:`convert`.

@@ -26,24 +26,51 @@ class Format:
 
 FORMATS: tuple[Format, ...] = (
     Format("safetensors", (".safetensors",), None, "canonical safetensors checkpoint"),
-    Format("torch", (".pt", ".pth"), "torch", "PyTorch state dict"),
+    # .bin: Hugging Face's pytorch_model.bin, a torch.save'd state dict like any other.
+    Format("torch", (".pt", ".pth", ".bin"), "torch", "PyTorch state dict"),
+    # What training scripts save: timm's train.py (.pth.tar), Lightning (.ckpt); read only.
+    Format("torch-checkpoint", (".pth.tar", ".ckpt", ".tar"), "torch", "PyTorch training checkpoint", False),
     Format("keras-weights", (".weights.h5",), "keras", "Keras weights file"),
     Format("keras", (".keras",), "keras", "Keras model archive"),
     Format("paddle", (".pdparams",), "paddle", "Paddle state dict"),
     # What the Keras tutorial's own code writes (model.save("cifar10model.h5")).
     Format("keras-h5", (".h5", ".hdf5"), "keras", "legacy Keras HDF5 model", writable=False),
+    # paddle.jit.save's parameters (names are in the program file beside it): read only, with advice.
+    Format("paddle-inference", (".pdiparams",), "paddle", "Paddle inference export (paddle.jit.save)", False),
+    # A save_pretrained folder: config.json + model.safetensors (or pytorch_model.bin). Named by a
+    # folder, not an extension (see :func:`format_of`).
+    Format("hf", ("/",), "torch", "Hugging Face transformers folder (config.json + model.safetensors)"),
 )
+
+HF_FOLDER = FORMATS[-1]
 
 
 def suffix_list(writable: bool) -> str:
     """The extensions that can be read (``writable=False``) or written, for messages and help texts."""
-    return ", ".join(s for f in FORMATS if f.writable or not writable for s in f.suffixes)
+    exts = [s for f in FORMATS if f.writable or not writable for s in f.suffixes if s != "/"]
+    return ", ".join(exts) + ", or a Hugging Face folder"
+
+
+def by_key(key: str) -> Format:
+    """The format called ``key`` (``--to``)."""
+    for f in FORMATS:
+        if f.key == key:
+            return f
+    raise ConvertError(f"unknown format {key!r}: expected one of {[f.key for f in FORMATS if f.writable]}")
+
+
+def is_folder_target(path: str | os.PathLike) -> bool:
+    """A folder names the Hugging Face format: an existing directory, or a path ending in a separator."""
+    p = os.fspath(path)
+    return os.path.isdir(p) or p.endswith(("/", os.sep))
 
 
 def format_of(path: str | os.PathLike, *, writing: bool = False) -> Format:
-    """The format named by ``path``'s extension (the longest suffix that matches)."""
+    """The format named by ``path``: a folder is a Hugging Face folder, else the longest matching extension."""
+    if is_folder_target(path):
+        return HF_FOLDER
     name = os.path.basename(os.fspath(path)).lower()
-    hits = [(len(s), f) for f in FORMATS for s in f.suffixes if name.endswith(s)]
+    hits = [(len(s), f) for f in FORMATS for s in f.suffixes if s != "/" and name.endswith(s)]
     if not hits:
         ext = "".join(re.findall(r"\.[^.]*$", name)) or "no extension"
         raise ConvertError(
@@ -62,6 +89,10 @@ def save_format(path: str | os.PathLike, framework: str) -> Format:
     format is refused (before anything is written) with the two ways to get there.
     """
     fmt = format_of(path, writing=True)
+    if fmt.key == "hf":
+        raise ConvertError(
+            f"{os.fspath(path)}: a Hugging Face folder is written by `resnet-parity convert SRC FOLDER/`"
+        )
     if fmt.framework not in (None, framework):
         mine = [s for f in FORMATS if f.framework == framework and f.writable for s in f.suffixes]
         raise ConvertError(

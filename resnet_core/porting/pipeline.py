@@ -14,6 +14,7 @@ package) go down into a framework, through its public interface (``build``,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -24,8 +25,8 @@ import numpy as np
 
 from .. import frameworks, spec
 from ..weights import check_weights
-from . import canonical, schemes
-from .formats import ConvertError, Format, format_of
+from . import canonical, hf, schemes
+from .formats import FORMATS, ConvertError, Format, by_key, format_of
 from .readers import RawFile, read_raw
 
 
@@ -49,6 +50,9 @@ class Source:
     def framework(self) -> str:
         """Where the weights came from: as stated by a canonical file, else the format's framework."""
         return self.raw.metadata.get("framework") or self.raw.format.framework or "unknown"
+
+
+HEADLESS_CLASSES = 1000  # ImageNet's, what a backbone is pretrained for
 
 
 def _refuse_existing(path: str, overwrite: bool) -> None:
@@ -84,6 +88,11 @@ def resolve(
     except schemes.SchemeError as e:
         raise ConvertError(f"{path}: {e}") from None
     weights = schemes.to_canonical(m, raw.tensors)
+    notes = list(raw.notes) + m.notes
+    if m.scheme.headless:  # a backbone: the classifier is new, zero (logits 0), its size as asked
+        n = int(overrides.get("num_classes", HEADLESS_CLASSES))
+        weights["fc.weight"], weights["fc.bias"] = np.zeros((n, 512), np.float32), np.zeros(n, np.float32)
+        notes.append(f"a backbone without classifier: fc added with zeros for {n} classes (--num-classes)")
     if stated is not None:
         cfg = spec.make_config(stated.model, **{**stated.to_dict(), **overrides})
     else:
@@ -92,7 +101,6 @@ def resolve(
         checked = check_weights(cfg, weights, allow_nonfinite=allow_nonfinite)
     except ValueError as e:
         raise ConvertError(f"{path}: {e}") from None
-    notes = list(raw.notes) + m.notes
     if m.ignored:
         kinds = sorted({re.sub(r"^.*[./]", "", k) for k in m.ignored})
         notes.append(f"ignored {len(m.ignored)} bookkeeping entries ({', '.join(kinds)})")
@@ -106,6 +114,7 @@ def read(
     model: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     allow_nonfinite: bool = False,
+    ema: bool = False,
 ) -> Source:
     """Read any supported weights file into a config and canonical weights.
 
@@ -115,9 +124,12 @@ def read(
         model: expect this model (``resnet18`` or ``minimodel``).
         overrides: config fields that win over what the file states or its shapes imply.
         allow_nonfinite: accept NaN/Inf values (``inspect`` reports them instead).
+        ema: from a training checkpoint, read its averaged weights (timm ``state_dict_ema``).
     """
     path = os.fspath(path)
-    return resolve(path, read_raw(path), names=names, model=model, overrides=overrides, allow_nonfinite=allow_nonfinite)
+    return resolve(
+        path, read_raw(path, ema=ema), names=names, model=model, overrides=overrides, allow_nonfinite=allow_nonfinite
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -128,6 +140,8 @@ def write(
     *,
     framework: str = "unknown",
     overwrite: bool = True,
+    to: str | None = None,
+    labels: list[str] | None = None,
 ) -> Format:
     """Write canonical ``weights`` to ``path`` in the format its extension names, atomically.
 
@@ -137,9 +151,12 @@ def write(
     a bad set imports no framework and creates no file.
     """
     path = os.fspath(path)
-    fmt = format_of(path, writing=True)
-    _refuse_existing(path, overwrite)
+    fmt = target_format(path, to)
     checked = check_weights(cfg, weights)  # before any framework import or file creation
+    if fmt.key == "hf":  # a folder, written without transformers
+        hf.write_folder(path, cfg, checked, labels=labels, overwrite=overwrite)
+        return fmt
+    _refuse_existing(path, overwrite)
     if fmt.framework is None:
         canonical.write(path, cfg, checked, framework, overwrite=overwrite)
         return fmt
@@ -150,6 +167,20 @@ def write(
     return fmt
 
 
+def target_format(path: str, to: str | None) -> Format:
+    """The format to write ``path`` in: ``to`` (``--to``) when given, else named by the path (folder or extension)."""
+    if to is None:
+        return format_of(path, writing=True)
+    fmt = by_key(to)
+    if not fmt.writable:
+        raise ConvertError(f"{fmt.label} files are read only; --to takes {[f.key for f in FORMATS if f.writable]}")
+    if fmt.key != "hf":
+        named = format_of(path, writing=True)  # an extension that contradicts --to is a mistake
+        if named.key != fmt.key:
+            raise ConvertError(f"--to {to} but {path} names a {named.label}: use a {'/'.join(fmt.suffixes)} name")
+    return fmt
+
+
 def convert(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -157,13 +188,18 @@ def convert(
     names: str | None = None,
     model: str | None = None,
     overwrite: bool = False,
+    to: str | None = None,
+    ema: bool = False,
+    overrides: Mapping[str, Any] | None = None,
 ) -> tuple[Source, Format]:
-    """Port ``src`` to ``dst``; formats from the extensions. Nothing is written unless all is well."""
+    """Port ``src`` to ``dst``; formats from the paths (or ``to``). Nothing is written unless all is well."""
     src, dst = os.fspath(src), os.fspath(dst)
-    dst_fmt = format_of(dst, writing=True)  # fail on a bad target before reading anything
-    _refuse_existing(dst, overwrite)
+    dst_fmt = target_format(dst, to)  # fail on a bad target before reading anything
+    if dst_fmt.key != "hf":
+        _refuse_existing(dst, overwrite)
     if os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
         raise ConvertError(f"source and destination are the same file: {src}")
-    source = read(src, names=names, model=model)
-    write(dst, source.config, source.weights, framework=source.framework, overwrite=overwrite)
+    source = read(src, names=names, model=model, ema=ema, overrides=overrides)
+    labels = json.loads(source.raw.metadata["labels"]) if "labels" in source.raw.metadata else None
+    write(dst, source.config, source.weights, framework=source.framework, overwrite=overwrite, to=to, labels=labels)
     return source, dst_fmt

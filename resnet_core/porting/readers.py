@@ -11,6 +11,7 @@ code is refused, never run.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import spec
-from . import canonical
+from . import canonical, torchscript
 from .formats import ConvertError, Format, format_of
 
 
@@ -41,7 +42,7 @@ class RawFile:
 
 
 def _corrupted(path: str, fmt: Format, e: BaseException) -> ConvertError:
-    msg = " ".join(str(e).split())[:300] or type(e).__name__
+    msg = " ".join(str(e).split()) or type(e).__name__  # whole: a message cut mid-word helps no one
     return ConvertError(f"cannot read {path} as a {fmt.label}: truncated or corrupted file ({type(e).__name__}: {msg})")
 
 
@@ -51,21 +52,38 @@ def _read_safetensors(path: str, fmt: Format) -> RawFile:
     return RawFile(fmt, tensors, meta, config=cfg)
 
 
-_STATE_DICT_KEYS = ("net", "state_dict", "model_state_dict", "model")  # "net": pytorch-cifar's train script
+# "net": pytorch-cifar's train script; "state_dict": timm's train.py and Lightning; "model": torchvision's
+# references/classification train.py.
+_STATE_DICT_KEYS = ("net", "state_dict", "model_state_dict", "model")
+# The averaged weights: timm's --model-ema (state_dict_ema), torchvision's --model-ema (model_ema).
+_EMA_KEYS = ("state_dict_ema", "model_ema")
 
 
 def _unwrap_checkpoint(
-    obj: Any, is_tensor: Callable[[Any], bool], path: str, fmt: Format
+    obj: Any, is_tensor: Callable[[Any], bool], path: str, fmt: Format, ema: bool = False
 ) -> tuple[Mapping[str, Any], list[str]]:
-    """A state dict, or the state dict inside a training checkpoint dict like pytorch-cifar's."""
+    """A state dict, or the state dict inside a training checkpoint dict (``ema``: its averaged weights)."""
     if isinstance(obj, Mapping) and obj and all(is_tensor(v) for v in obj.values()):
+        if ema:
+            raise ConvertError(
+                f"{path}: --ema asks for a checkpoint's averaged weights; this file is a plain state dict"
+            )
         return obj, []
     if isinstance(obj, Mapping):
-        for key in _STATE_DICT_KEYS:
+        has_ema = [k for k in _EMA_KEYS if isinstance(obj.get(k), Mapping) and obj[k]]
+        if ema and not has_ema:
+            raise ConvertError(
+                f"{path}: --ema asks for averaged weights ({' / '.join(_EMA_KEYS)}); "
+                f"the checkpoint holds {list(obj)[:12]}"
+            )
+        for key in has_ema if ema else _STATE_DICT_KEYS:
             inner = obj.get(key)
             if isinstance(inner, Mapping) and inner and all(is_tensor(v) for v in inner.values()):
                 extra = ", ".join(f"{k}={v}" for k, v in obj.items() if k != key and isinstance(v, (int, float, str)))
-                return inner, [f"state dict from the checkpoint's {key!r} entry" + (f" ({extra})" if extra else "")]
+                notes = [f"state dict from the checkpoint's {key!r} entry" + (f" ({extra})" if extra else "")]
+                if has_ema and not ema:
+                    notes.append(f"the checkpoint also holds averaged weights ({has_ema[0]!r}): --ema reads those")
+                return inner, notes
     what = f"a dict with keys {list(obj)[:8]}" if isinstance(obj, Mapping) else f"a {type(obj).__name__}"
     raise ConvertError(
         f"{path}: expected a {fmt.label} (name -> tensor) or a checkpoint dict holding one under "
@@ -73,26 +91,69 @@ def _unwrap_checkpoint(
     )
 
 
-def _read_torch(path: str, fmt: Format) -> RawFile:
+class _AttributeDict(dict):
+    """Stand-in for Lightning's ``AttributeDict`` (a plain dict subclass) in ``hyper_parameters``.
+
+    torch's weights-only unpickler fills only plain dicts (SETITEMS), so "creating" one
+    returns a plain dict: the hyper-parameters arrive as the dict they are.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+        return {}
+
+
+def _checkpoint_globals() -> list:
+    """The harmless globals training checkpoints carry, allowed by name (weights_only stays on).
+
+    torchvision's references and timm's train.py save their ``argparse.Namespace``
+    under ``args``; Lightning saves ``hyper_parameters`` as an ``AttributeDict``
+    (unpickled here into a plain dict subclass: Lightning need not be installed).
+    """
+    names = (
+        "lightning.fabric.utilities.data.AttributeDict",
+        "lightning_fabric.utilities.data.AttributeDict",
+        "pytorch_lightning.utilities.parsing.AttributeDict",
+    )
+    return [argparse.Namespace, *((_AttributeDict, n) for n in names)]
+
+
+def _read_torchscript(path: str, fmt: Format) -> RawFile:
+    try:
+        tensors = torchscript.read_tensors(path)
+    except torchscript.TorchScriptError as e:
+        raise ConvertError(
+            f"{path} is a TorchScript archive (torch.jit.save) whose module tree could not be read without "
+            f"running it ({e}); nothing was executed. If you trust the file: "
+            f"torch.save(torch.jit.load(path).state_dict(), 'weights.pth') and convert that"
+        ) from None
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        raise _corrupted(path, fmt, e) from None
+    return RawFile(fmt, tensors, notes=["parameters of a TorchScript archive (its program was not run)"])
+
+
+def _read_torch(path: str, fmt: Format, ema: bool = False) -> RawFile:
+    if torchscript.is_torchscript(path):
+        return _read_torchscript(path, fmt)
     try:
         import torch
     except ImportError:
         raise ImportError(f"reading {fmt.label} files needs PyTorch: pip install 'resnet-parity[torch]'") from None
     try:
         # weights_only: tensors and plain containers only; a pickle that calls code is refused, never run.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_checkpoint_globals()):
             warnings.simplefilter("ignore", UserWarning)  # torch's note on legacy pickle protocols
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = str(e).strip().splitlines()
-        detail = next((ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[0] if lines else "")
+        text = " ".join(str(e).split())
+        # torch's message: advice, then "WeightsUnpickler error: <what was refused>", then a link.
+        detail = text.split("WeightsUnpickler error:", 1)[-1].split(" Check the documentation")[0].strip()
         raise ConvertError(
             f"refused {path}: a {fmt.label} holds only tensors and plain containers, but this pickle "
-            f"asks for more; nothing was executed (torch.load weights_only: {detail[:200]})"
+            f"asks for more; nothing was executed (torch.load weights_only: {detail})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, IndexError) as e:
         raise _corrupted(path, fmt, e) from None
-    sd, notes = _unwrap_checkpoint(obj, lambda v: isinstance(v, torch.Tensor), path, fmt)
+    sd, notes = _unwrap_checkpoint(obj, lambda v: isinstance(v, torch.Tensor), path, fmt, ema)
     tensors = {}
     for k, v in sd.items():
         v = v.detach()
@@ -259,9 +320,20 @@ def _read_keras_legacy(path: str, fmt: Format) -> RawFile:
     return RawFile(fmt, tensors)
 
 
-_READERS = {
+def _refuse_paddle_inference(path: str, fmt: Format) -> RawFile:
+    raise ConvertError(
+        f"{path} is a {fmt.label}: the .pdiparams file holds the parameters in the order of the program "
+        f"file beside it (.json or .pdmodel), without their names, so it cannot be read on its own. "
+        f"In Python: layer = paddle.jit.load(prefix); paddle.save(layer.state_dict(), 'weights.pdparams'), "
+        f"then convert the .pdparams file"
+    )
+
+
+_READERS: dict[str, Callable[[str, Format], RawFile]] = {
     "safetensors": _read_safetensors,
     "torch": _read_torch,
+    "torch-checkpoint": _read_torch,
+    "paddle-inference": _refuse_paddle_inference,
     "paddle": _read_paddle,
     "keras-weights": _read_keras_weights,
     "keras": _read_keras_archive,
@@ -269,13 +341,26 @@ _READERS = {
 }
 
 
-def read_raw(path: str | os.PathLike) -> RawFile:
-    """The tensors of any supported file, as stored (no framework needed except torch for .pt)."""
+def read_raw(path: str | os.PathLike, *, ema: bool = False) -> RawFile:
+    """The tensors of any supported file, as stored (no framework needed except torch for .pt).
+
+    ``ema``: from a training checkpoint, its averaged weights (timm ``state_dict_ema``,
+    torchvision ``model_ema``) instead of the trained ones.
+    """
     path = os.fspath(path)
     fmt = format_of(path)
-    if not os.path.isfile(path):
+    if fmt.key == "hf":
+        from . import hf  # a folder: config.json + the weights file beside it
+
+        raw = hf.read_folder(path)
+    elif not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
-    raw = _READERS[fmt.key](path, fmt)
+    elif fmt.framework == "torch":
+        raw = _read_torch(path, fmt, ema)
+    elif ema:
+        raise ConvertError(f"--ema reads a PyTorch training checkpoint; {path} is a {fmt.label}")
+    else:
+        raw = _READERS[fmt.key](path, fmt)
     bad = [k for k, v in raw.tensors.items() if not isinstance(v, np.ndarray) or v.dtype.kind not in "fiub"]
     if bad:
         raise ConvertError(f"{path}: expected numeric tensors; not so for {bad[:5]}")

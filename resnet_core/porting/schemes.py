@@ -37,14 +37,63 @@ class Scheme:
     slots: str  # framework whose slot names and separator the file uses: torch, paddle or keras
     layout: str  # framework whose tensor layout the file uses
     module_renames: tuple[tuple[str, str], ...] = ()  # (regex on canonical module, replacement)
-    strip_prefix: str | None = None  # a prefix every name may carry (PyTorch DataParallel's "module.")
+    # prefixes every name may carry, stripped while all names share one: DataParallel's "module.",
+    # a Lightning module's "model." attribute, torch.compile's "_orig_mod."
+    strip_prefix: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()  # regexes of bookkeeping entries that are not weights
     positional: bool = False  # Keras auto-names, mapped by creation order
     models: tuple[str, ...] = spec.MODELS
     aliases: tuple[str, ...] = ()
+    headless: bool = False  # a backbone without the classifier (fc is not in the file)
 
 
-_TORCH_IGNORE = (r"(^|\.)num_batches_tracked$",)
+# num_batches_tracked: BN's step counter; n_averaged: torchvision's ExponentialMovingAverage counter.
+_TORCH_IGNORE = (r"(^|\.)num_batches_tracked$", r"^n_averaged$")
+_TORCH_PREFIXES = ("module.", "model.", "_orig_mod.")
+
+
+def _hf_renames(prefix: str) -> tuple[tuple[str, str], ...]:
+    """Canonical module -> Hugging Face transformers ``ResNetModel`` module (stage and conv indices from 0)."""
+    out = [
+        (r"^conv1$", f"{prefix}embedder.embedder.convolution"),
+        (r"^bn1$", f"{prefix}embedder.embedder.normalization"),
+    ]
+    for stage in range(1, 5):
+        block = rf"{prefix}encoder.stages.{stage - 1}.layers.\1"
+        for i in (1, 2):
+            out += [
+                (rf"^layer{stage}\.(\d+)\.conv{i}$", f"{block}.layer.{i - 1}.convolution"),
+                (rf"^layer{stage}\.(\d+)\.bn{i}$", f"{block}.layer.{i - 1}.normalization"),
+            ]
+        out += [
+            (rf"^layer{stage}\.(\d+)\.downsample\.0$", f"{block}.shortcut.convolution"),
+            (rf"^layer{stage}\.(\d+)\.downsample\.1$", f"{block}.shortcut.normalization"),
+        ]
+    return (*out, (r"^fc$", "classifier.1"))
+
+
+def _keras_hub_renames() -> tuple[tuple[str, str], ...]:
+    """Canonical module -> keras-hub ``ResNetBackbone`` layer (``block_type="basic_block"``).
+
+    From keras_hub/src/models/resnet/resnet_backbone.py: ``conv1_conv``/``conv1_bn``, then
+    ``stack{s}_block{b}_{k}_conv``/``_bn`` with k = 0 for the projection shortcut, 1 and 2 for
+    the block's convs; the classifier's Dense is ``predictions`` (resnet_image_classifier.py).
+    """
+    out = [(r"^conv1$", "conv1_conv"), (r"^bn1$", "conv1_bn"), (r"^fc$", "predictions")]
+    for stage in range(1, 5):
+        out += [
+            (rf"^layer{stage}\.(\d+)\.conv(\d)$", rf"stack{stage - 1}_block\1_\2_conv"),
+            (rf"^layer{stage}\.(\d+)\.bn(\d)$", rf"stack{stage - 1}_block\1_\2_bn"),
+            (rf"^layer{stage}\.(\d+)\.downsample\.0$", rf"stack{stage - 1}_block\1_0_conv"),
+            (rf"^layer{stage}\.(\d+)\.downsample\.1$", rf"stack{stage - 1}_block\1_0_bn"),
+        ]
+    return tuple(out)
+
+
+# Older keras-hub backbones (include_rescaling=True) hold the input Normalization's constants.
+_KERAS_HUB_IGNORE = (r"^normalization/",)
+
+
 _PADDLE_IGNORE = (r"^StructuredToParameterName@@$",)
 
 SCHEMES: tuple[Scheme, ...] = (
@@ -53,9 +102,9 @@ SCHEMES: tuple[Scheme, ...] = (
         "canonical names = PyTorch state_dict = torchvision resnet18",
         "torch",
         "torch",
-        strip_prefix="module.",
+        strip_prefix=_TORCH_PREFIXES,
         ignore=_TORCH_IGNORE,
-        aliases=("torch", "torchvision"),
+        aliases=("torch", "torchvision", "timm"),
     ),
     Scheme(
         "paddle",
@@ -72,10 +121,30 @@ SCHEMES: tuple[Scheme, ...] = (
         "torch",
         "torch",
         module_renames=((r"^(layer\d\.\d)\.downsample\.", r"\1.shortcut."), (r"^fc$", "linear")),
-        strip_prefix="module.",
+        strip_prefix=_TORCH_PREFIXES,
         ignore=_TORCH_IGNORE,
         models=("resnet18",),
         aliases=("kuangliu",),
+    ),
+    Scheme(
+        "hf",
+        "Hugging Face transformers ResNetForImageClassification (resnet.embedder/encoder.stages, classifier.1)",
+        "torch",
+        "torch",
+        module_renames=_hf_renames("resnet."),
+        ignore=_TORCH_IGNORE,
+        models=("resnet18",),
+        aliases=("transformers",),
+    ),
+    Scheme(
+        "hf-backbone",
+        "Hugging Face transformers ResNetModel (embedder/encoder.stages, no classifier)",
+        "torch",
+        "torch",
+        module_renames=_hf_renames(""),
+        ignore=_TORCH_IGNORE,
+        models=("resnet18",),
+        headless=True,
     ),
     Scheme(
         "paddle-writeup",
@@ -98,9 +167,29 @@ SCHEMES: tuple[Scheme, ...] = (
             (r"^layer(\d)\.", r"\1."),  # b2..b5 are the net's entries 1..4
             (r"^fc$", "7"),  # after 5 (AdaptiveAvgPool2d) and 6 (Flatten)
         ),
-        strip_prefix="module.",
+        strip_prefix=_TORCH_PREFIXES,
         ignore=_TORCH_IGNORE,
         models=("resnet18",),
+    ),
+    Scheme(
+        "keras-hub",
+        "keras-hub ResNetImageClassifier, ResNet-18 (conv1_conv, stack{s}_block{b}_{k}_conv/_bn, predictions)",
+        "keras",
+        "keras",
+        module_renames=_keras_hub_renames(),
+        ignore=_KERAS_HUB_IGNORE,
+        models=("resnet18",),
+        aliases=("keras_hub",),
+    ),
+    Scheme(
+        "keras-hub-backbone",
+        "keras-hub ResNetBackbone, ResNet-18 (no classifier)",
+        "keras",
+        "keras",
+        module_renames=_keras_hub_renames(),
+        ignore=_KERAS_HUB_IGNORE,
+        models=("resnet18",),
+        headless=True,
     ),
     Scheme(
         "keras-tutorial",
@@ -139,6 +228,8 @@ def expected_names(scheme: Scheme, cfg: spec.Config) -> dict[str, spec.ParamSpec
     out: dict[str, spec.ParamSpec] = {}
     counters: dict[str, dict[str, int]] = {k: {} for k in AUTO_NAMES}
     for p in cfg.param_specs():
+        if scheme.headless and p.role.startswith("linear."):
+            continue
         module = p.module
         if scheme.positional:
             kind = p.role.split(".")[0]
@@ -169,6 +260,13 @@ def _renumber_auto_names(keys: list[str]) -> dict[str, str]:
     return out
 
 
+_PREFIX_WHY = {
+    "module.": "a model wrapped in DataParallel",
+    "model.": "a wrapper module's attribute, as in Lightning",
+    "_orig_mod.": "a torch.compile'd model",
+}
+
+
 @dataclass
 class Match:
     """How a file's names map onto one model under one scheme."""
@@ -186,9 +284,16 @@ class Match:
         return not self.missing and not self.unexpected
 
     @property
-    def score(self) -> float:
-        total = len(self.mapping) + len(self.missing) + len(self.unexpected)
+    def share(self) -> float:
+        """The share of the file's tensors (bookkeeping aside) that fit this scheme."""
+        total = len(self.mapping) + len(self.unexpected)
         return len(self.mapping) / total if total else 0.0
+
+    @property
+    def score(self) -> tuple[float, float]:
+        """Closeness: the share of the file's tensors that fit, then the share of the model found."""
+        expected = len(self.mapping) + len(self.missing)
+        return self.share, len(self.mapping) / expected if expected else 0.0
 
     @property
     def model(self) -> str:
@@ -201,9 +306,14 @@ def match(scheme: Scheme, keys: list[str], cfg: spec.Config) -> Match:
     kept = [k for k in keys if k not in set(ignored)] if ignored else list(keys)
     notes = []
     normalized = {k: k for k in kept}
-    if scheme.strip_prefix and kept and all(k.startswith(scheme.strip_prefix) for k in kept):
-        normalized = {k: k[len(scheme.strip_prefix) :] for k in kept}
-        notes.append(f"stripped the {scheme.strip_prefix!r} prefix (a model wrapped in DataParallel)")
+    stripped = True
+    while stripped and kept:
+        stripped = False
+        for prefix in scheme.strip_prefix:
+            if all(v.startswith(prefix) for v in normalized.values()):
+                normalized = {k: v[len(prefix) :] for k, v in normalized.items()}
+                notes.append(f"stripped the {prefix!r} prefix ({_PREFIX_WHY.get(prefix, 'a wrapper')})")
+                stripped = True
     if scheme.positional:
         renum = _renumber_auto_names(list(normalized.values()))
         normalized = {k: renum[v] for k, v in normalized.items()}
@@ -254,8 +364,9 @@ def detect(keys: list[str], *, scheme: str | None = None, model: str | None = No
         )
     raise SchemeError(
         f"no known naming scheme fits the {len(keys)} tensors (not a {what or 'resnet18/minimodel '}checkpoint?): "
-        f"closest is {best.scheme.name!r} for {best.model} "
-        f"({len(best.mapping)} of {len(best.mapping) + len(best.missing)} canonical tensors found); "
+        f"closest is {best.scheme.name!r} for {best.model}, which {len(best.mapping)} of the "
+        f"{len(best.mapping) + len(best.unexpected)} tensors fit ({best.share:.0%}; "
+        f"{len(best.mapping)} of the {len(best.mapping) + len(best.missing)} it expects found); "
         f"{describe_mismatch(best)}; --names chooses a scheme"
     )
 
