@@ -478,3 +478,15 @@ def test_inspect_unknown_architecture_lists_tensors_then_fails(tmp_path, capsys)
     rc, out, err = run(["inspect", src], capsys)
     assert rc == 2 and err.count("\n") == 1 and "no known naming scheme fits the 2 tensors" in err
     assert re.search(r"features\.0\.weight\s+\(64, 3, 3, 3\)\s+float32", out)
+
+
+def test_bf16_tensors_are_widened_exactly(tmp_path):
+    """A BF16 file written by the reference library (its torch API: its numpy API has no bfloat16) reads as F32."""
+    torch = _torch()
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    values = torch.randn(3, 5, generator=torch.Generator().manual_seed(4)).to(torch.bfloat16)
+    src = tmp_path / "bf16.safetensors"
+    safetensors_torch.save_file({"w": values, "b": torch.ones(2)}, str(src))
+    got, _ = porting.canonical.load_file(src)
+    assert got["w"].dtype == np.float32 and np.array_equal(got["w"], values.float().numpy())
+    assert np.array_equal(got["b"], np.ones(2, np.float32))
