@@ -97,7 +97,8 @@ def execute(nb: nbformat.NotebookNode, cwd: pathlib.Path, timeout: int = 600) ->
     the notebooks run in this environment whatever kernels the machine has registered.
     The kernel is shut down here, whatever happened: nbclient shuts down only kernels
     whose manager it created, and a passed-in manager left each kernel (a whole
-    process with three frameworks loaded, ~2.7 GB) alive until the interpreter exited.
+    process with three frameworks loaded; about 8 GB for the suite's three, as the issue
+    reports) alive until the interpreter exited.
     """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
