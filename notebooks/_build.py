@@ -1,14 +1,16 @@
 """Build the teaching notebooks from their sources in ``notebooks/src/`` and execute them.
 
-Each source is a plain Python script in the "percent" format: ``# %%`` starts a
+Each source is a plain Python script in jupytext's "percent" format: ``# %%`` starts a
 code cell, ``# %% [markdown]`` a markdown cell whose lines are ``# ``-prefixed
-comments. The script runs as is (``python notebooks/src/01_...py``), and this
-tool turns it into ``notebooks/<same name>.ipynb`` with its outputs stored::
+comments. The script runs as is (``python notebooks/src/01_...py``); jupytext reads it,
+and this tool writes ``notebooks/<same name>.ipynb`` with its outputs stored. Each
+notebook declares the pairing (``jupytext.formats``), so ``jupytext --sync`` works too::
 
     python notebooks/_build.py            # every notebook
     python notebooks/_build.py 02         # the ones whose name starts with 02
     python notebooks/_build.py --no-execute
 
+Each notebook runs in a fresh kernel that is shut down as soon as it finishes (or fails).
 Stored outputs are kept small and stable: execution timestamps are dropped and
 the C-level start-up lines TensorFlow and Paddle print whatever their log-level
 variables say (oneDNN, absl, ccache) are removed from the stored copy only.
@@ -24,11 +26,11 @@ import sys
 import tempfile
 import time
 
+import jupytext
 import nbformat
 
 HERE = pathlib.Path(__file__).resolve().parent
 SRC = HERE / "src"
-CELL_MARK = re.compile(r"^# %%(?P<md> \[markdown\])?\s*$")
 # Start-up noise written straight to file descriptor 2 by native code; not the notebook's own output.
 NOISE = re.compile(
     r"(oneDNN custom operations are on|All log messages before absl::InitializeLog|No ccache found|"
@@ -37,42 +39,25 @@ NOISE = re.compile(
 )
 KERNEL_NAME = "resnet-parity-notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+PAIRING = "ipynb,src//py:percent"  # notebooks/<name>.ipynb <-> notebooks/src/<name>.py
 
 
 def sources() -> list[pathlib.Path]:
     return sorted(SRC.glob("[0-9][0-9]_*.py"))
 
 
-def parse(text: str) -> list[tuple[str, str]]:
-    """Split a percent-format script into ``(cell_type, source)`` pairs."""
-    cells: list[tuple[str, list[str]]] = []
-    for line in text.splitlines():
-        m = CELL_MARK.match(line)
-        if m:
-            cells.append(("markdown" if m.group("md") else "code", []))
-        elif cells:
-            cells[-1][1].append(line)
-        elif line.strip() and not line.startswith("#"):
-            raise ValueError(f"code before the first '# %%' marker: {line!r}")
-    out = []
-    for kind, lines in cells:
-        if kind == "markdown":
-            bad = [line for line in lines if line and not line.startswith("#")]
-            if bad:
-                raise ValueError(f"markdown cell line is not a '# ' comment: {bad[0]!r}")
-            lines = [line[2:] if line.startswith("# ") else line[1:] for line in lines]
-        src = "\n".join(lines).strip("\n")
-        if src:
-            out.append((kind, src))
-    return out
+def cells(path: pathlib.Path) -> list[tuple[str, str]]:
+    """``(cell_type, source)`` of each cell of a percent-format script, as jupytext reads it."""
+    return [(c.cell_type, c.source) for c in jupytext.read(path, fmt="py:percent").cells]
 
 
 def notebook(path: pathlib.Path) -> nbformat.NotebookNode:
-    """The unexecuted notebook of one source script."""
+    """The unexecuted notebook of one source script, paired with it by jupytext's metadata."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
-    for kind, src in parse(path.read_text()):
+    nb.metadata["jupytext"] = {"formats": PAIRING}
+    for kind, src in cells(path):  # fresh cells: jupytext's layout hints (lines_to_next_cell) are not stored
         nb.cells.append(nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src))
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{path.stem[:2]}-{i:03d}"  # stable ids keep diffs small
@@ -110,9 +95,13 @@ def execute(nb: nbformat.NotebookNode, cwd: pathlib.Path, timeout: int = 600) ->
 
     The kernel spec is written to a temporary folder and names ``sys.executable``, so
     the notebooks run in this environment whatever kernels the machine has registered.
+    The kernel is shut down here, whatever happened: nbclient shuts down only kernels
+    whose manager it created, and a passed-in manager left each kernel (a whole
+    process with three frameworks loaded; about 8 GB for the suite's three, as the issue
+    reports) alive until the interpreter exited.
     """
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     with tempfile.TemporaryDirectory() as kernels:
@@ -120,8 +109,12 @@ def execute(nb: nbformat.NotebookNode, cwd: pathlib.Path, timeout: int = 600) ->
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         spec = {"argv": argv, "display_name": KERNEL_NAME, "language": "python"}
         (pathlib.Path(kernels) / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec))
-        km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
-        NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
+        try:
+            NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     return nb
 
 

@@ -16,6 +16,34 @@ from resnet_core.names import FRAMEWORKS
 
 from .helpers import VARIANT_IDS, require, selected_devices, selected_frameworks
 
+# Registered here rather than in pyproject.toml so they hold when the suite runs from the installed package
+# (`resnet-parity test`), where no project ini file is read.
+MARKERS = {
+    "structure": "level 1, names, counts and shapes",
+    "forward": "level 2, eval-mode forward parity",
+    "train_forward": "level 3, train-mode forward parity",
+    "gradients": "level 4, gradient parity",
+    "optimizer": "level 5, one optimizer step and BN statistics update",
+    "porting": "weight conversion, files and CLI",
+    "catalog": "docs/framework-differences.md rows",
+    "notebooks": "executes the teaching notebooks",
+    "bench": "benchmark smoke",
+    "gpu": "needs a GPU backend",
+    "slow": "takes more than a few seconds",
+}
+WARNING_FILTERS = (
+    "ignore::DeprecationWarning",
+    "ignore:No ccache found:UserWarning",
+    "ignore:When training, we now always track global mean and variance:UserWarning",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, what in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+    for f in WARNING_FILTERS:
+        config.addinivalue_line("filterwarnings", f)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resnet-parity")

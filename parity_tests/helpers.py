@@ -7,6 +7,8 @@ pytest's hooks and fixtures. Selection reads the ``--framework``/``--device`` op
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -17,6 +19,31 @@ from resnet_core.names import FRAMEWORKS
 runtime.set_environment()  # before any framework loads (conftest imports this module first)
 
 VARIANT_IDS = list(spec.VARIANTS)
+
+# The suite runs from a clone and from an installed package (`resnet-parity test`). A few tests read files
+# only the repository has (the notebooks, the docs catalog, the whole tree for ruff); from an installed
+# package they skip, saying so. The markers tell a checkout from site-packages (which has neither).
+REPO = Path(__file__).resolve().parents[1]
+IN_REPOSITORY = all((REPO / p).exists() for p in ("pyproject.toml", "notebooks", "docs"))
+
+
+def needs_repository(what: str) -> pytest.MarkDecorator:
+    """Skip (with the reason) when the suite runs from an installed package rather than a checkout."""
+    return pytest.mark.skipif(
+        not IN_REPOSITORY,
+        reason=f"needs the repository checkout ({what}); the suite is running from the installed package in {REPO}",
+    )
+
+
+def package_file(package: str, name: str) -> Path:
+    """A source file of one of our packages, wherever it is installed (checkout or site-packages).
+
+    Found through the import system without importing the package, so no framework gets loaded.
+    """
+    found = importlib.util.find_spec(package)
+    if found is None or found.origin is None:
+        pytest.skip(f"{package} is not installed")
+    return Path(found.origin).parent / name
 
 
 def selected_frameworks(config: pytest.Config) -> list[str]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.structure
+from .helpers import REPO, needs_repository
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.structure, needs_repository("ruff checks the whole source tree and reads pyproject.toml")]
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess:

@@ -387,9 +387,9 @@ def make_source(name: str, folder) -> tuple[str, np.ndarray, dict[str, np.ndarra
     size = 64 if src.config.get("stem") == "imagenet" else 32
     x = random_input(cfg, 2, size, size, seed=11)
     if name in ("torchvision", "pytorch-cifar", "pytorch-cifar-dataparallel"):
+        require("torch")  # before the import: without torch this is a skip that says why
         import torch
 
-        require("torch")
         net = torchvision_resnet18() if name == "torchvision" else kuangliu_resnet18()
         randomize_torch(net, seed=len(name))
         if name == "torchvision":

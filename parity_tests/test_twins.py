@@ -8,13 +8,12 @@ convention). Any other difference, or a line added to one file only, fails, nami
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+
+from .helpers import package_file
 
 pytestmark = pytest.mark.structure
 
-REPO = Path(__file__).resolve().parents[1]
 
 # PyTorch spelling -> Paddle spelling, applied in this order.
 SPELLINGS: tuple[tuple[str, str], ...] = (
@@ -63,7 +62,7 @@ def twin_differences(torch_lines: list[str], paddle_lines: list[str]) -> list[st
 
 
 def _read(fw: str) -> list[str]:
-    return (REPO / f"resnet_{fw}" / "models.py").read_text().splitlines()
+    return package_file(f"resnet_{fw}", "models.py").read_text().splitlines()
 
 
 def test_torch_and_paddle_models_are_line_for_line_twins():

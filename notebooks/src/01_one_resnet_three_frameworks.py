@@ -15,7 +15,6 @@
 # claim stops being true. It runs on the CPU in well under a minute.
 
 # %%
-
 # Before the first framework import: quiet the C++ start-up logs, and let idle OpenMP threads sleep, or
 # PyTorch's spin-waiting threads fight TensorFlow's and Paddle's pools (10x slower steps on 2 cores).
 # The settings and their reasons live in one place, resnet_core.runtime.ENVIRONMENT.

@@ -58,7 +58,7 @@ def collect(plan: Plan, *, command: str, conversion: bool = True, suite: bool = 
     """Run every worker of ``plan`` and gather their results into the report (before :func:`add_derived`)."""
     report: dict[str, Any] = {
         "command": command,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(plan.threads),
         "plan": plan.for_worker(),
         "notes": list(plan.notes),

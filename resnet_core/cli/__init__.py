@@ -18,6 +18,7 @@ COMMANDS = {
     "inspect": ("resnet_core.cli.inspect", "print what a weights file holds"),
     "verify": ("resnet_core.cli.verify", "check a port on your own weights, layer by layer, in every framework"),
     "bench": ("resnet_core.cli.bench", "measure throughput against each framework's own reference"),
+    "test": ("resnet_core.cli.test", "run the installed parity suite (pytest; the other arguments go to pytest)"),
 }
 
 
@@ -40,7 +41,10 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = _parser(command).parse_args(argv)
+    if argv[:1] == ["test"]:  # everything after `test` is pytest's, options included (argparse would claim them)
+        args = argparse.Namespace(command="test", _module=COMMANDS["test"][0], pytest_args=argv[1:])
+    else:
+        args = _parser(command).parse_args(argv)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except KeyboardInterrupt:

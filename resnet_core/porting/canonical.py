@@ -1,4 +1,4 @@
-"""The canonical checkpoint: a ``.safetensors`` file read and written with numpy alone.
+"""The canonical checkpoint: a ``.safetensors`` file, read and written by the safetensors library.
 
 Format (https://github.com/huggingface/safetensors, no pickle anywhere)::
 
@@ -7,12 +7,24 @@ Format (https://github.com/huggingface/safetensors, no pickle anywhere)::
 The header maps each tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}``
 (offsets relative to the data section) plus an optional ``"__metadata__"`` object of
 string -> string. The data section must be covered exactly, without holes or overlaps.
-:func:`load_file` reads any safetensors file (third-party ones too); the reference
-library is not a dependency, so the canonical format costs nothing to read.
+
+Tensors are written by ``safetensors.numpy.save_file`` and read by ``safetensors.safe_open``
+(numpy only: the library pulls in no framework). The header is still checked here first,
+because the library alone refuses the same broken files with less to go on (measured with
+safetensors 0.8.0 on the cases of ``parity_tests/test_convert_cli.py``, and checked by
+``test_the_library_alone_says_less``): its messages never name the file; a truncated file,
+offsets out of range and trailing bytes all read "incomplete metadata, file not fully
+covered"; an overlap and a hole both read "invalid offset for tensor"; a size mismatch reads
+"invalid shape, data type, or offset for tensor" without the byte counts; and it accepts a
+header entry with keys besides dtype/shape/data_offsets, which this reader refuses. Its numpy
+API cannot return BF16 (``TypeError: data type 'bfloat16' not understood``), so BF16 tensors
+are read from their offsets here and widened exactly to F32.
 
 A canonical checkpoint holds the canonical names in the canonical layout (PyTorch's:
 OIHW conv kernels, [out, in] linear weights) and states in its metadata the model,
-its full config (JSON), the format version and the framework it came from.
+its full config (JSON), the format version and the framework it came from. The library
+stores tensors sorted by dtype and name, so the file's order is not the canonical order;
+readers take tensors by name (``check_weights`` puts them in canonical order).
 Every write is validated first and atomic (:mod:`resnet_core.atomic`).
 """
 
@@ -25,6 +37,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import safetensors
+import safetensors.numpy
 
 from .. import spec
 from ..atomic import write_atomic
@@ -57,32 +71,25 @@ def save_file(
     *,
     overwrite: bool = True,
 ) -> None:
-    """Write ``tensors`` (in the given order) and string ``metadata`` as a safetensors file, atomically."""
-    header: dict[str, Any] = {}
+    """Write ``tensors`` and string ``metadata`` as a safetensors file with the library, atomically.
+
+    Checked here first so the error names the tensor and the dtype (the library raises a bare
+    ``TypeError``/``ValueError``); the library then writes the temporary file that is renamed into place.
+    """
     if metadata:
         bad = [k for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
         if bad:
             raise CheckpointError(f"safetensors metadata must map str to str; not so for {bad}")
-        header["__metadata__"] = dict(metadata)
-    arrays, offset = [], 0
+    arrays: dict[str, np.ndarray] = {}
     for name, value in tensors.items():
         a = np.asarray(value)
         dt = a.dtype.newbyteorder("<")
         if dt not in _WRITE_DTYPES:
             raise CheckpointError(f"tensor {name!r} has dtype {a.dtype}, which safetensors cannot store")
-        a = np.ascontiguousarray(a, dtype=dt)
-        header[name] = {"dtype": _WRITE_DTYPES[dt], "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        arrays.append(a)
-        offset += a.nbytes
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)  # pad so the data starts 8-byte aligned, as the reference writer does
+        arrays[name] = np.ascontiguousarray(a, dtype=dt)
 
     def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(len(raw).to_bytes(8, "little"))
-            f.write(raw)
-            for a in arrays:
-                f.write(memoryview(a).cast("B"))
+        safetensors.numpy.save_file(arrays, tmp, metadata=dict(metadata) if metadata else None)
 
     write_atomic(path, write, overwrite=overwrite)
 
@@ -99,13 +106,8 @@ def _parse_header(raw: bytes, path: str) -> dict[str, Any]:
     return header
 
 
-def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read and validate a safetensors file: ``(tensors in file order, metadata)``.
-
-    Raises :class:`CheckpointError` for a truncated file, a bad header, an unknown
-    dtype, offsets out of range, overlapping or leaving holes, or non-string metadata.
-    """
-    path = os.fspath(path)
+def _read_header(path: str) -> tuple[dict[str, Any], int, int]:
+    """``(header, offset of the data section, data section length)``; only the header is read."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(8)
@@ -120,14 +122,16 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
                 f"(header length {n} bytes, file has {size - 8} after it)"
             )
         header = _parse_header(f.read(n), path)
-        buf = bytearray(size - 8 - n)
-        got = f.readinto(buf)
-    if got != len(buf):
-        raise CheckpointError(f"{path}: truncated safetensors file (read {got} of {len(buf)} data bytes)")
+    return header, 8 + n, size - 8 - n
+
+
+def _check_header(header: dict[str, Any], data_len: int, path: str) -> dict[str, str]:
+    """Validate every header entry and the data layout; returns the metadata. Raises with a precise message."""
+    header = dict(header)
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise CheckpointError(f"{path}: corrupted safetensors header (__metadata__ must map str to str)")
-    spans, tensors = [], {}
+    spans = []
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise CheckpointError(
@@ -148,10 +152,10 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
             raise CheckpointError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
         begin, end = offsets
         nbytes = math.prod(shape) * DTYPES[dt].itemsize
-        if not 0 <= begin <= end or end > len(buf):
+        if not 0 <= begin <= end or end > data_len:
             raise CheckpointError(
                 f"{path}: tensor {name!r} data_offsets {offsets} out of range "
-                f"(data section has {len(buf)} bytes; truncated file?)"
+                f"(data section has {data_len} bytes; truncated file?)"
             )
         if end - begin != nbytes:
             raise CheckpointError(
@@ -159,9 +163,6 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
                 f"data_offsets give {end - begin}"
             )
         spans.append((begin, end, name))
-        a = np.frombuffer(buf, dtype=DTYPES[dt], count=math.prod(shape), offset=begin).reshape(shape)
-        # bfloat16 is the top half of a float32: widen it exactly
-        tensors[name] = (a.astype("<u4") << 16).view("<f4") if dt == "BF16" else a
     pos = 0
     for begin, end, name in sorted(spans):
         if begin < pos:
@@ -173,8 +174,38 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
                 f"{path}: hole in the data section before tensor {name!r} (bytes {pos}..{begin} unused)"
             )
         pos = end
-    if pos != len(buf):
-        raise CheckpointError(f"{path}: {len(buf) - pos} trailing bytes after the last tensor: corrupted file")
+    if pos != data_len:
+        raise CheckpointError(f"{path}: {data_len - pos} trailing bytes after the last tensor: corrupted file")
+    return meta
+
+
+def _read_bf16(path: str, start: int, info: dict[str, Any]) -> np.ndarray:
+    """A BF16 tensor widened exactly to F32 (bfloat16 is the top half of a float32)."""
+    begin, end = info["data_offsets"]
+    with open(path, "rb") as f:
+        f.seek(start + begin)
+        raw = f.read(end - begin)
+    a = np.frombuffer(raw, dtype="<u2").reshape(info["shape"])
+    return (a.astype("<u4") << 16).view("<f4")
+
+
+def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read and validate a safetensors file: ``(tensors in file order, metadata)``.
+
+    Raises :class:`CheckpointError` for a truncated file, a bad header, an unknown
+    dtype, offsets out of range, overlapping or leaving holes, or non-string metadata.
+    """
+    path = os.fspath(path)
+    header, start, data_len = _read_header(path)
+    meta = _check_header(header, data_len, path)
+    tensors: dict[str, np.ndarray] = {}
+    try:
+        with safetensors.safe_open(path, framework="np") as f:
+            for name in f.offset_keys():
+                info = header[name]
+                tensors[name] = _read_bf16(path, start, info) if info["dtype"] == "BF16" else f.get_tensor(name)
+    except safetensors.SafetensorError as e:  # a file changed under us, or a check the header pass lacks
+        raise CheckpointError(f"{path}: corrupted safetensors file ({e})") from None
     return tensors, meta
 
 
