@@ -95,3 +95,52 @@ def test_bad_input_is_refused_clearly():
         rrun.run(r, ALL, steps=0)
     with pytest.raises(ValueError, match="unknown schedule"):
         r.with_(schedule="linear").lr_at(0, 10)
+
+
+def test_keras_momentum_under_a_schedule_is_caught_and_named(request):
+    """Negative control: Keras' own SGD momentum (``m = mu*m - lr_t*g``) without the rescaling by
+    ``lr_t / lr_{t-1}`` is a different recipe under pytorch-cifar's cosine schedule; the pairs with Keras part."""
+    needs(request.config, *ALL)
+    r = _runnable("pytorch-cifar-resnet18")
+    res = rrun.run(
+        r,
+        ALL,
+        steps=STEPS,
+        batch=BATCH,
+        dtypes=("float64",),
+        evaluate=False,
+        overrides={"keras": r.with_(momentum_convention="keras")},
+    )
+    apart = {p for p in res.weight_distance if max(res.distance(p)) > STEP_TOL}
+    assert apart == {"torch/float64|keras/float64", "keras/float64|paddle/float64"}
+
+
+def test_report_names_the_separation_step(tmp_path):
+    """The table and the chart of a made-up run: the separation step is the first above 1e-3 (not the largest)."""
+    res = rrun.RunResult(recipes.recipe("keras-minimodel"), steps=4, batch=2)
+    for k in ("torch/float64", "keras/float64"):
+        res.loss[k], res.accuracy[k], res.step_seconds[k] = [2.3, 2.2, 2.1, 2.0], [0.0, 0.5, 0.5, 1.0], 1.0
+    pair = "torch/float64|keras/float64"
+    res.weight_distance[pair] = [1e-12, 2e-3, 1e-4, 5e-2]
+    res.logit_distance[pair] = [1e-13, 1e-6, 1e-6, 1e-6]
+    assert res.separation_step(pair) == 2
+    res.weight_distance[pair] = [1e-12, 1e-4, 1e-4, 1e-4]
+    assert res.separation_step(pair) is None
+    res.logit_distance[pair] = [1e-13, 1e-6, 3e-3, 1e-6]
+    assert res.separation_step(pair) == 3  # logits count too
+    from resnet_core.recipes import render
+
+    md, png = render.write(res, tmp_path / "out")
+    assert "| torch vs keras (float64) | 1.00e-04 | 3.00e-03 | 1.00e-04 | 3 |" in md.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_refuses_an_unknown_recipe_and_a_missing_variant(capsys):
+    from resnet_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--recipe", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    if recipes.unavailable_reason(recipes.recipe("d2l-resnet18")):
+        assert main(["train", "--recipe", "d2l-resnet18", "--steps", "1", "--framework", "torch"]) == 2
+        assert "needs the variant 'resnet18-d2l'" in capsys.readouterr().err

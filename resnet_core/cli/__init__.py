@@ -16,6 +16,7 @@ COMMANDS = {
     "summary": ("resnet_core.cli.summary", "the models side by side: counts and shapes in each framework"),
     "convert": ("resnet_core.cli.convert", "port a weights file between formats and frameworks"),
     "inspect": ("resnet_core.cli.inspect", "print what a weights file holds"),
+    "train": ("resnet_core.cli.train", "train a seed's recipe side by side in each framework; chart and table"),
     "bench": ("resnet_core.cli.bench", "measure throughput against each framework's own reference"),
 }
 
