@@ -29,7 +29,12 @@ if not IN_REPOSITORY:
     )
 ROOT = REPO
 NOTEBOOKS = ROOT / "notebooks"
-EXPECTED = ["01_one_resnet_three_frameworks", "02_framework_differences", "03_porting_weights"]
+EXPECTED = [
+    "01_one_resnet_three_frameworks",
+    "02_framework_differences",
+    "03_porting_weights",
+    "04_training_recipes",
+]
 # The limits: each notebook runs in under 5 minutes on the CPU, and its stored
 # outputs stay small (a few small PNGs and short tables, no tensors or logs).
 MAX_SECONDS = 300
@@ -73,6 +78,13 @@ def test_notebook_runs_top_to_bottom(name):
     pytest.importorskip(
         "ipykernel", reason="executing notebooks needs nbclient and ipykernel: pip install 'resnet-parity[test]'"
     )
+    if name == "04_training_recipes":
+        from resnet_core.recipes import data
+
+        try:
+            data.digits_path()
+        except (ImportError, FileNotFoundError) as e:
+            pytest.skip(f"{name} trains on scikit-learn's digits: {e}")
     nb = build.notebook(build.SRC / f"{name}.py")
     start = time.perf_counter()
     build.execute(nb, NOTEBOOKS, timeout=MAX_SECONDS)  # raises CellExecutionError on the first failing cell

@@ -18,6 +18,7 @@ from .device import cast_model, gpu_unavailable_reason, on_device, tf32  # noqa:
 from .io import load, save  # noqa: E402
 from .models import MiniModel, ResNet18, build, minimodel, resnet18  # noqa: E402
 from .probes import probe_outputs  # noqa: E402
+from .recipes import make_trainer  # noqa: E402
 from .training import gradients, optimizer_step  # noqa: E402
 from .weights import config_of, count_params, export_weights, import_weights  # noqa: E402
 
@@ -25,6 +26,6 @@ FRAMEWORK = "keras"
 
 __all__ = [
     "FRAMEWORK", "MiniModel", "ResNet18", "build", "cast_model", "config_of", "count_params",
-    "export_weights", "gpu_unavailable_reason", "gradients", "import_weights", "load", "minimodel",
+    "export_weights", "gpu_unavailable_reason", "gradients", "import_weights", "load", "make_trainer", "minimodel",
     "on_device", "optimizer_step", "probe_outputs", "resnet18", "save", "tf32",
 ]  # fmt: skip

@@ -17,6 +17,7 @@ COMMANDS = {
     "convert": ("resnet_core.cli.convert", "port a weights file between formats and frameworks"),
     "inspect": ("resnet_core.cli.inspect", "print what a weights file holds"),
     "verify": ("resnet_core.cli.verify", "check a port on your own weights, layer by layer, in every framework"),
+    "train": ("resnet_core.cli.train", "train a seed's recipe side by side in each framework; chart and table"),
     "bench": ("resnet_core.cli.bench", "measure throughput against each framework's own reference"),
     "test": ("resnet_core.cli.test", "run the installed parity suite (pytest; the other arguments go to pytest)"),
 }
