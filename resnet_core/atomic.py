@@ -112,8 +112,8 @@ def _remove_stale(path: str) -> None:
 def _open_unnamed(folder: str) -> int | None:
     """An ``O_TMPFILE`` descriptor in ``folder``, or None where that is not possible."""
     flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or os.stat(folder).st_dev in _NO_LINK:
-        return None
+    if flag is None or not os.path.isdir("/proc/self/fd") or os.stat(folder).st_dev in _NO_LINK:
+        return None  # writers reach the unnamed file through /proc/self/fd/N
     try:
         return os.open(folder, flag | os.O_RDWR, 0o666)
     except OSError:  # EOPNOTSUPP (filesystem), EISDIR/EINVAL (old kernels), ...
