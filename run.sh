@@ -4,6 +4,7 @@
 #   ./run.sh test        set up and run every test (extra arguments go to pytest)
 # Any other argument list is passed to the `resnet-parity` command inside the venv.
 set -euo pipefail
+caller="$PWD"  # subcommands run here, so `./run.sh convert rel/a.pth b.safetensors` means the caller's files
 cd "$(dirname "$0")"
 VENV="${RESNET_PARITY_VENV:-.venv}"
 
@@ -35,5 +36,5 @@ export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=3 GLOG_minloglevel=2 OMP_WAIT_POLIC
 cmd="${1:-report}"; [ $# -gt 0 ] && shift
 case "$cmd" in
   test) exec "$VENV/bin/python" -m pytest "$@" ;;
-  *) exec "$VENV/bin/resnet-parity" "$cmd" "$@" ;;
+  *) bin="$(cd "$VENV/bin" && pwd)"; cd "$caller" && exec "$bin/resnet-parity" "$cmd" "$@" ;;
 esac

@@ -16,6 +16,8 @@ import pytest
 
 from resnet_core import spec
 from resnet_core.names import FRAMEWORKS
+from resnet_core.parity.settings import FORWARD_TOL
+from resnet_core.weights import random_weights
 
 from .helpers import needs, needs_repository, require
 
@@ -224,9 +226,9 @@ def test_torch_num_batches_tracked(pytestconfig):
 
 
 def test_default_dtypes(all_three):
-    """All three default to float32, but only Keras casts a float64 (numpy's default) input.
-
-    PyTorch and Paddle refuse it."""
+    """All three default to float32; a float64 input (numpy's default) fails deep inside a PyTorch or
+    Paddle layer but is cast silently by a Keras layer. Our models refuse it the same way in all three
+    (``spec.check_input``: the input's dtype must be the weights')."""
     rt, rk, rp = require("torch"), require("keras"), require("paddle")
     import keras
     import paddle
@@ -237,16 +239,54 @@ def test_default_dtypes(all_three):
         "float32",
         "float32",
     )
-    x64 = np.zeros((1, 3, 32, 32))  # numpy's default float64
+    x64 = np.zeros((1, 3, 8, 8))  # numpy's default float64
     assert torch.from_numpy(x64).dtype == torch.float64 and paddle.to_tensor(x64).dtype == paddle.float64
     with pytest.raises(RuntimeError):
-        rt.build("resnet18").eval()(torch.from_numpy(x64))
+        torch.nn.Conv2d(3, 4, 3)(torch.from_numpy(x64))
+    with pytest.raises((ValueError, RuntimeError)):
+        paddle.nn.Conv2D(3, 4, 3)(paddle.to_tensor(x64))
+    out = keras.layers.Conv2D(4, 3)(np.transpose(x64, (0, 2, 3, 1)))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    xm = np.zeros((1, 3, 32, 32))
+    with pytest.raises(TypeError, match=r"expects float32 input.*received float64"):
+        rt.build("resnet18").eval()(torch.from_numpy(xm))
     net = rp.build("resnet18")
     net.eval()
-    with pytest.raises(ValueError):
-        net(paddle.to_tensor(x64))
-    out = rk.build("resnet18")(np.transpose(x64, (0, 2, 3, 1)), training=False)
-    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    with pytest.raises(TypeError, match=r"expects float32 input.*received float64"):
+        net(paddle.to_tensor(xm))
+    with pytest.raises(TypeError, match=r"expects float32 input.*received float64"):
+        rk.build("resnet18")(np.transpose(xm, (0, 2, 3, 1)), training=False)
+
+
+def test_nan_input(all_three):
+    """NaN in, NaN out in PyTorch and Keras; Paddle's ReLU maps NaN to 0, so its logits come out finite.
+
+    Proved on the ReLU itself and on a whole model with the same random weights and BN statistics.
+    """
+    rt, rk, rp = require("torch"), require("keras"), require("paddle")
+    import keras
+    import paddle
+    import torch
+
+    v = np.array([np.nan, -1.0, 2.0], np.float32)
+    assert np.isnan(torch.relu(torch.from_numpy(v)).numpy()[0])
+    assert np.isnan(keras.ops.convert_to_numpy(keras.layers.ReLU()(v))[0])
+    assert paddle.nn.ReLU()(paddle.to_tensor(v)).numpy()[0] == 0.0
+    cfg = spec.make_config("resnet18")
+    w = random_weights(cfg, seed=11)
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    x[0, :, 5, 7] = np.nan  # one pixel of the first sample
+    outs = {}
+    for name, mod in (("torch", rt), ("keras", rk), ("paddle", rp)):
+        net = mod.build("resnet18")
+        mod.import_weights(net, w)
+        outs[name] = mod.probe_outputs(net, x)["output"]
+    assert np.isnan(outs["torch"][0]).all() and np.isnan(outs["keras"][0]).all()
+    assert np.isfinite(outs["paddle"]).all()
+    # The other sample never saw the NaN: all three agree on it (eval mode, no batch statistics).
+    ref = outs["torch"][1]
+    for other in ("keras", "paddle"):  # scaled as the parity suite scales eval errors
+        assert np.abs(outs[other][1] - ref).max() / np.abs(ref).max() <= FORWARD_TOL, other
 
 
 def test_numpy_conversion_copies_or_shares(all_three):

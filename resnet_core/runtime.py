@@ -73,16 +73,21 @@ import ctypes
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import threading
+import warnings
+from collections.abc import Iterator
 
 __all__ = [
     "ENVIRONMENT",
+    "NOISE",
     "PaddleAfterTensorFlowError",
     "paddle_loaded",
     "prepare_keras",
     "prepare_paddle",
     "prepare_torch",
+    "quiet_start_up",
     "set_environment",
     "tensorflow_loaded",
 ]
@@ -96,6 +101,80 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "TF_CPP_MIN_LOG_LEVEL": ("3", "TensorFlow C++ logging: errors only"),
     "GLOG_minloglevel": ("2", "Paddle's glog: errors only"),
 }
+
+
+#: Start-up lines that no variable turns off, filtered while a framework is imported (:func:`quiet_start_up`):
+#: framework -> (variable, pattern, why). A line is dropped only while ``variable`` (the user's own setting
+#: wins over :data:`ENVIRONMENT`'s default) asks for that framework's info messages to be hidden (>= 1).
+NOISE: tuple[tuple[str, str, str, str], ...] = (
+    # TF 2.21 logs through absl; these come from static initialisers of libtensorflow_framework /
+    # libtensorflow_cc (tensorflow/core/util/port.cc, IsMklEnabled) before absl::InitializeLog() and before
+    # TF reads TF_CPP_MIN_LOG_LEVEL, so neither that variable nor absl's flags (no environment hook) reach
+    # them; TF_ENABLE_ONEDNN_OPTS=0 would, but it changes the numerics. Measured: with
+    # TF_CPP_MIN_LOG_LEVEL=3 a plain `import tensorflow` still prints both lines, twice.
+    ("keras", "TF_CPP_MIN_LOG_LEVEL", r"^WARNING: All log messages before absl::InitializeLog\(\) is called", "absl"),
+    ("keras", "TF_CPP_MIN_LOG_LEVEL", r"^I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on", "absl"),
+    ("keras", "TF_CPP_MIN_LOG_LEVEL", r"cpu_feature_guard\.cc:\d+\]", "CPU instruction notice"),
+    # Paddle's import warns (a Python UserWarning) that ccache is missing: it matters only to someone
+    # compiling custom C++ operators, which importing Paddle does not do.
+    ("paddle", "GLOG_minloglevel", r"No ccache found", "UserWarning from paddle.utils.cpp_extension"),
+)
+
+
+def _quiet_wanted(variable: str) -> bool:
+    try:
+        return int(os.environ.get(variable, ENVIRONMENT[variable][0])) >= 1
+    except ValueError:
+        return True
+
+
+@contextlib.contextmanager
+def quiet_start_up(framework: str) -> Iterator[None]:
+    """While importing ``framework``, drop its start-up lines listed in :data:`NOISE` from stderr.
+
+    Python warnings that match are ignored; the process' file descriptor 2 (where C++ libraries
+    write) goes through a pipe whose reader thread forwards every other line at once, so nothing
+    else is lost or delayed, even if the import crashes.
+    """
+    patterns = [re.compile(pat) for fw, var, pat, _ in NOISE if fw == framework and _quiet_wanted(var)]
+    if not patterns:
+        yield
+        return
+    with warnings.catch_warnings():
+        for p in patterns:
+            warnings.filterwarnings("ignore", message=f".*{p.pattern.lstrip('^')}")
+        with _filtered_fd2(patterns):
+            yield
+
+
+@contextlib.contextmanager
+def _filtered_fd2(patterns: list[re.Pattern[str]]) -> Iterator[None]:
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2: nothing to filter
+        yield
+        return
+    r, w = os.pipe()
+    os.dup2(w, 2)
+    os.close(w)
+
+    def pump() -> None:
+        with os.fdopen(r, "rb") as f:
+            for line in f:
+                if not any(p.search(line.decode(errors="replace")) for p in patterns):
+                    os.write(saved, line)
+
+    t = threading.Thread(target=pump, name="resnet-parity-stderr-filter", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end (unless a child process inherited it)
+        t.join(timeout=5)
+        os.close(saved)
 
 
 def set_environment() -> None:

@@ -18,6 +18,22 @@ def _short(names: list[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+def _as_array(value: object) -> np.ndarray | str:
+    """``value`` as a numpy array, or what is wrong with it (a message).
+
+    Framework tensors are accepted as they come: a PyTorch tensor that requires grad (or lives on a
+    GPU) is detached and moved to the CPU first, the way ``export_weights`` does, instead of failing
+    with torch's "Can't call numpy() on Tensor that requires grad".
+    """
+    for method in ("detach", "cpu"):
+        if callable(getattr(value, method, None)) and not isinstance(value, np.ndarray):
+            value = getattr(value, method)()
+    try:
+        return np.asarray(value)
+    except Exception as e:
+        return f"expected an array, received {type(value).__name__} that numpy cannot read ({' '.join(str(e).split())})"
+
+
 def check_weights(
     cfg: spec.Config, weights: Mapping[str, np.ndarray], *, allow_nonfinite: bool = False
 ) -> dict[str, np.ndarray]:
@@ -30,6 +46,11 @@ def check_weights(
     specs = spec.param_specs(cfg)
     expected = {p.name: p for p in specs}
     model = spec.model_name(cfg)
+    if not isinstance(weights, Mapping):
+        raise TypeError(
+            f"expected the weights as a mapping of canonical name -> array ({len(specs)} tensors for {model}); "
+            f"received {type(weights).__name__}"
+        )
     problems = []
     missing = [n for n in expected if n not in weights]
     unexpected = [n for n in weights if n not in expected]
@@ -38,11 +59,14 @@ def check_weights(
     if unexpected:
         problems.append(f"unexpected {len(unexpected)}: {_short(unexpected)}")
     out: dict[str, np.ndarray] = {}
-    bad_shape, bad_dtype, nonfinite = [], [], []
+    bad_shape, bad_dtype, nonfinite, negative = [], [], [], []
     for p in specs:
         if p.name not in weights:
             continue
-        a = np.asarray(weights[p.name])
+        a = _as_array(weights[p.name])
+        if isinstance(a, str):
+            bad_dtype.append(f"{p.name}: {a}")
+            continue
         if not (np.issubdtype(a.dtype, np.floating)):
             bad_dtype.append(f"{p.name} has dtype {a.dtype}, expected a float dtype")
             continue
@@ -52,6 +76,8 @@ def check_weights(
         a = a.astype(np.float32, copy=False)
         if not allow_nonfinite and not np.isfinite(a).all():
             nonfinite.append(p.name)
+        if p.role == "bn.running_var" and (a < 0).any():  # a variance is >= 0; BN would take sqrt(var + eps) of it
+            negative.append(f"{p.name} (min {float(np.nanmin(a)):.3g})")
         out[p.name] = a
     if bad_shape:
         problems.append(
@@ -61,6 +87,8 @@ def check_weights(
         problems.append("; ".join(bad_dtype[:4]))
     if nonfinite:
         problems.append(f"NaN/Inf values in {len(nonfinite)}: {_short(nonfinite)}")
+    if negative:
+        problems.append(f"negative running variance (expected >= 0) in {len(negative)}: {_short(negative, 4)}")
     if problems:
         raise WeightsError(f"weights do not match {model} {cfg.to_dict()}: " + " | ".join(problems))
     return out

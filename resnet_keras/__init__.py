@@ -10,9 +10,12 @@ The package provides :class:`resnet_core.frameworks.FrameworkPackage` at its top
 - ``io``: ``load``/``save`` of any supported weights file
 """
 
-from resnet_core.runtime import prepare_keras
+from resnet_core.runtime import prepare_keras, quiet_start_up
 
 prepare_keras()  # before keras/tensorflow: the process environment, and a later `import paddle` made safe
+with quiet_start_up("keras"):  # TensorFlow's start-up lines that no variable silences (runtime.NOISE)
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
 
 from .device import cast_model, gpu_unavailable_reason, on_device, tf32  # noqa: E402
 from .io import load, save  # noqa: E402

@@ -44,7 +44,7 @@ def save(model: keras.Model, path: str | os.PathLike, *, overwrite: bool = True)
     if fmt.framework is None:
         porting.write_canonical(path, config_of(model), export_weights(model), "keras", overwrite=overwrite)
         return
-    with atomic_path(path, overwrite=overwrite) as tmp:  # keeps the suffix Keras insists on
+    with atomic_path(path, overwrite=overwrite, named=True) as tmp:  # a real name with the suffix Keras insists on
         if fmt.key == "keras-weights":
             model.save_weights(tmp)
         else:

@@ -111,7 +111,7 @@ class _SpecModel(keras.Model):
     """A functional model that remembers its spec config and checks its input shape."""
 
     def __call__(self, *args: Any, **kwargs: Any):
-        self._check_array(args[0] if args else kwargs.get("inputs"))
+        self._check_array(args[0] if args else kwargs.get("inputs"), training=bool(kwargs.get("training")))
         return super().__call__(*args, **kwargs)
 
     # Compiled steps may relax the traced shape to (None, None, None, None), which hides a
@@ -129,12 +129,14 @@ class _SpecModel(keras.Model):
         return super().evaluate(x, *args, **kwargs)
 
     def fit(self, x=None, *args: Any, **kwargs: Any):
-        self._check_array(x)
+        self._check_array(x, training=True)
         return super().fit(x, *args, **kwargs)
 
-    def _check_array(self, x: Any) -> None:
+    def _check_array(self, x: Any, training: bool = False) -> None:
+        """The spec's input rule (shape, dtype, no empty training batch) before Keras would cast or pass it on."""
         if hasattr(x, "shape"):
-            spec.check_input_shape(self.config, tuple(x.shape), "NHWC")
+            rule = self.config.input_rule()
+            spec.check_input(rule, tuple(x.shape), "NHWC", getattr(x, "dtype", None), self.dtype, training)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable, **self.config.to_dict()}

@@ -10,10 +10,12 @@ The package provides :class:`resnet_core.frameworks.FrameworkPackage` at its top
 - ``io``: ``load``/``save`` of any supported weights file
 """
 
-from resnet_core.runtime import prepare_paddle
+from resnet_core.runtime import prepare_paddle, quiet_start_up
 
 # Before paddle: the environment; refuses clearly where TensorFlow was imported first (libpaddle would crash).
 prepare_paddle()
+with quiet_start_up("paddle"):  # Paddle's start-up warning that no variable silences (runtime.NOISE)
+    import paddle  # noqa: F401
 
 from .device import cast_model, gpu_unavailable_reason, on_device, tf32  # noqa: E402
 from .io import load, save  # noqa: E402

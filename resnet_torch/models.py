@@ -67,7 +67,7 @@ class ResNet18(nn.Module):
         self.fc = nn.Linear(512, cfg.num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        spec.check_input(self.input_rule, tuple(x.shape), "NCHW")
+        spec.check_input(self.input_rule, tuple(x.shape), "NCHW", x.dtype, self.fc.weight.dtype, self.training)
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.relu(x)
@@ -153,7 +153,8 @@ class MiniModel(nn.Module):
         self.head = Head(cfg)
 
     def forward(self, x: Tensor) -> Tensor:
-        spec.check_input(self.input_rule, tuple(x.shape), "NCHW")
+        weights_dtype = self.stem.conv.weight.dtype
+        spec.check_input(self.input_rule, tuple(x.shape), "NCHW", x.dtype, weights_dtype, self.training)
         x = self.stem(x)
         # One call per line, no loop: paddle.jit.to_static can't convert a loop over the spec.
         x = self.unit1(x)

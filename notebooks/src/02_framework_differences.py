@@ -638,27 +638,40 @@ record("Flatten order", "ResNet-18 avgpool (1×1) output, torch vs keras (scaled
 # ## Default dtypes
 #
 # NumPy creates `float64`; the three frameworks default to `float32`, but `torch.from_numpy` and
-# `paddle.to_tensor` keep a float64 array's dtype, and a float32 model then refuses it. Keras casts to its
-# `floatx()` silently. The project's `probe_outputs` (and the CLI) cast inputs to float32 themselves, and weight
-# files are read into float32. What float32 costs against a float64 reference is the floor every tolerance in the
-# parity suite is built on:
+# `paddle.to_tensor` keep a float64 array's dtype, and a float32 layer then fails deep inside ("expected scalar
+# type Double"); a Keras layer casts to its `floatx()` silently. The project's models apply one rule instead
+# (`spec.check_input`): the input's dtype must be the weights', else a `TypeError` saying expected vs received,
+# the same in all three. `probe_outputs` casts its NCHW array to float32 itself, and weight files are read into
+# float32. What float32 costs against a float64 reference is the floor every tolerance in the parity suite is
+# built on:
 
 # %%
 x64 = X18.astype(np.float64)
-feeds = {
+layers_fed = {
+    "torch": lambda: torch.nn.Conv2d(3, 4, 3)(torch.from_numpy(x64)),
+    "paddle": lambda: paddle.nn.Conv2D(3, 4, 3)(paddle.to_tensor(x64)),
+    "keras": lambda: keras.layers.Conv2D(4, 3)(names.nchw_to_nhwc(x64)),
+}
+models_fed = {
     "torch": lambda: nets["torch"].eval()(torch.from_numpy(x64)),
     "paddle": lambda: (nets["paddle"].eval(), nets["paddle"](paddle.to_tensor(x64)))[1],
     "keras": lambda: nets["keras"](names.nchw_to_nhwc(x64), training=False),
 }
-rows = []
-for f, feed in feeds.items():
+
+
+def fed(feed):
     try:
         out = feed()
-        rows.append((f, "accepted", str(out.dtype).replace("torch.", "").replace("paddle.", "")))
+        return "accepted", str(out.dtype).replace("torch.", "").replace("paddle.", "")
     except (RuntimeError, ValueError, TypeError) as e:
-        rows.append((f, "refused", f"{type(e).__name__}: {str(e).splitlines()[0][:70]}"))
-table(["framework", "float64 input", "output dtype / error"], rows)
-assert [r[1] for r in rows] == ["refused", "refused", "accepted"]
+        return "refused", f"{type(e).__name__}: {str(e).splitlines()[0][:60]}"
+
+
+rows = [(f, "a conv layer", *fed(layers_fed[f])) for f in layers_fed]
+rows += [(f, "our model", *fed(models_fed[f])) for f in models_fed]
+table(["framework", "float64 input into", "result", "output dtype / error"], rows)
+assert [r[2] for r in rows] == ["refused", "refused", "accepted", "refused", "refused", "refused"]
+assert all(r[3].startswith("TypeError: resnet18 expects float32 input") for r in rows[3:])
 print(
     "default float dtype: torch",
     torch.get_default_dtype(),
@@ -680,6 +693,57 @@ record(
     " / ".join(f"{floor[f]:.1e}" for f in nets),
 )
 assert max(floor.values()) < settings.FORWARD_TOL
+
+# %% [markdown]
+# ## NaN input
+#
+# One NaN pixel turns every logit of its sample into NaN in PyTorch and Keras. Paddle's ReLU maps NaN to 0, so
+# the NaN is erased at the first ReLU and Paddle's logits come out finite (and wrong). A real framework
+# difference, left as it is: check inputs with `np.isfinite` before trusting Paddle's output.
+
+# %%
+x_nan = X18.copy()
+x_nan[0, :, 5, 7] = np.nan
+nan_out = {f: fw[f].probe_outputs(net, x_nan)["output"] for f, net in nets.items()}
+rows = [(f, int(np.isnan(v[0]).sum()), int(np.isnan(v[1]).sum())) for f, v in nan_out.items()]
+table(["framework", "NaN logits: sample with a NaN pixel", "NaN logits: the clean sample"], rows)
+assert [r[1] for r in rows] == [CFG18.num_classes, CFG18.num_classes, 0] and [r[2] for r in rows] == [0, 0, 0]
+record(
+    "NaN input",
+    "NaN logits of the sample with one NaN pixel, torch / keras / paddle",
+    " / ".join(str(r[1]) for r in rows),
+)
+
+# %% [markdown]
+# ## Empty batch in training mode
+#
+# A lone Keras `BatchNormalization` given an empty batch in training mode averages over zero samples and its
+# moving statistics become NaN for good, without a word; PyTorch's and Paddle's BN leave theirs as they were.
+# The project's models refuse an empty training batch before it reaches BN, in all three frameworks.
+
+# %%
+kbn = keras.layers.BatchNormalization()
+kbn(np.ones((2, 4, 4, 3), np.float32), training=False)  # built, moving statistics 0 and 1
+kbn(np.zeros((0, 4, 4, 3), np.float32), training=True)
+tbn = torch.nn.BatchNorm2d(3).train()
+tbn(torch.zeros(0, 3, 4, 4))
+pbn = paddle.nn.BatchNorm2D(3)
+pbn.train()
+pbn(paddle.zeros([0, 3, 4, 4]))
+stats = {
+    "torch": tbn.running_mean.numpy(),
+    "keras": keras.ops.convert_to_numpy(kbn.moving_mean),
+    "paddle": pbn._mean.numpy(),
+}
+refusal = fed(lambda: nets["keras"](np.zeros((0, 32, 32, 3), np.float32), training=True))
+table(["framework", "moving mean after an empty training batch"], [(f, str(v)) for f, v in stats.items()])
+assert np.isnan(stats["keras"]).all() and not np.isnan(stats["torch"]).any() and not np.isnan(stats["paddle"]).any()
+assert refusal[0] == "refused" and "empty batch in training mode" in refusal[1]
+record(
+    "Empty batch in training mode",
+    "NaN moving means after one empty batch, torch / keras / paddle",
+    " / ".join(str(int(np.isnan(v).sum())) for v in stats.values()),
+)
 
 # %% [markdown]
 # ## Optimizer epsilon (Adam)

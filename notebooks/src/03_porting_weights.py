@@ -289,7 +289,8 @@ plt.show()
 # The comparison above used one trained model and one direction. `resnet-parity report` runs the whole matrix:
 # every variant, all six directions (`a -> b`: seeded random weights **and random BN statistics** in `a`, ported
 # into `b`), at several levels (structure, eval and train-mode forward, gradients, SGD and Adam steps), and
-# writes `report.md` with one per-layer error plot per direction. `./run.sh report` runs all of it; `--quick`
+# writes `report.md` with one per-layer error plot per pair of frameworks (per direction where the two directions
+# differ). `./run.sh report` runs all of it; `--quick`
 # keeps the structure and forward levels, and `--model minimodel` the one model, which takes seconds:
 
 # %%
@@ -318,7 +319,9 @@ print(
     )
 )
 print("\nfiles:", ", ".join(sorted(p.name for p in (work / "parity-report").iterdir())))
-display(Image(filename=str(work / "parity-report" / "per-layer-error-torch-to-keras.png"), width=700))
+# one plot per pair of frameworks (`torch-and-keras`) where both directions gave the same numbers, else per direction
+(plot,) = sorted((work / "parity-report").glob("per-layer-error-torch-*-keras.png"))[:1]
+display(Image(filename=str(plot), width=700))
 
 # %%
 work_dir.cleanup()

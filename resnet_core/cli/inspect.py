@@ -47,7 +47,8 @@ def tensor_table(raw: porting.RawFile, mapping: dict[str, str] | None = None) ->
         notes = [canon] if canon and canon != k else []
         if bad := _nonfinite(a):
             notes.append(f"!! {bad}")
-        lines.append(f"  {k:{width}}  {tuple(a.shape)!s:18} {a.dtype!s:8} {'  '.join(notes)}".rstrip())
+        dtype = raw.stored_dtypes.get(k, str(a.dtype))  # as stored: bfloat16, not the float32 it was widened to
+        lines.append(f"  {k:{width}}  {tuple(a.shape)!s:18} {dtype:8} {'  '.join(notes)}".rstrip())
     return lines
 
 

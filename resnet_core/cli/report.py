@@ -12,7 +12,7 @@ from .. import frameworks, spec
 from ..names import FRAMEWORKS
 from ..parity import structure
 from ..parity.matrix import Matrix, Row, tf32_rows
-from ..parity.report import TABLE_HEAD, row_line, write_report
+from ..parity.report import TABLE_HEAD, merged, row_line, write_report
 from ..parity.settings import LEVELS, PAIRS
 
 
@@ -83,6 +83,12 @@ def _devices(choice: str, mods: dict[str, ModuleType]) -> list[str]:
     return ["cpu"] + (["gpu"] if any(m.gpu_unavailable_reason() is None for m in mods.values()) else [])
 
 
+def _print(rows: list[Row]) -> None:
+    """One line per row; a pair of directions with the same numbers as one ``a <-> b`` line."""
+    for r, both in merged(rows):
+        print(row_line(r, both), flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     fws, variants, levels = _selected(args)
     start = time.perf_counter()
@@ -112,8 +118,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     print(TABLE_HEAD)
     print("-" * len(TABLE_HEAD))
-    for r in rows:
-        print(row_line(r), flush=True)
+    _print(rows)
     pairs = [p for p in PAIRS if p[0] in fws and p[1] in fws]
     for device in devices:
         matrix = Matrix(device, fws)
@@ -123,16 +128,14 @@ def run(args: argparse.Namespace) -> int:
             for level in levels:
                 if level == "structure":
                     continue
-                for pair in pairs:
-                    for r in matrix.level(
-                        level, variant, pair, (matrix.variant(variant).reference_size,) if args.quick else None
-                    ):
-                        rows.append(r)
-                        print(row_line(r), flush=True)
+                sizes = (matrix.variant(variant).reference_size,) if args.quick else None
+                cell = [r for pair in pairs for r in matrix.level(level, variant, pair, sizes)]
+                rows += cell
+                _print(cell)  # both directions of a pair first, so a symmetric pair prints once
         if device == "gpu" and "eval" in levels:  # the error with TF32 on, as a figure
-            for r in tf32_rows(matrix, variants, pairs):
-                rows.append(r)
-                print(row_line(r), flush=True)
+            cell = tf32_rows(matrix, variants, pairs)
+            rows += cell
+            _print(cell)
     elapsed = time.perf_counter() - start
     failed = [r for r in rows if r.passed is False]
     skipped = [r for r in rows if r.passed is None and not r.figure]

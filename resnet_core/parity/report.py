@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import pathlib
 import sys
 from types import ModuleType
@@ -12,13 +14,62 @@ from .matrix import Row
 from .settings import PAIRS, TOLERANCES
 
 
-def row_line(r: Row) -> str:
+def symmetric(a: Row, b: Row) -> bool:
+    """Whether ``b`` is ``a`` in the other direction with the same numbers.
+
+    Same cell (variant, level, input, device), opposite directions, the same verdict, and -- where
+    there are numbers -- the same probes with bit-identical differences (``max_abs``: ``|x - y|`` is
+    symmetric; the scaled error divides by the reference's own peak, so it may differ in the last
+    digits, and the larger of the two is shown).
+    """
+    if (a.variant, a.level, a.detail, a.device) != (b.variant, b.level, b.detail, b.device):
+        return False
+    if a.direction != b.direction[::-1] or a.status != b.status or a.skipped != b.skipped:
+        return False
+    if a.comparison is None or b.comparison is None:
+        return a.comparison is None and b.comparison is None
+    ea, eb = a.comparison.errors, b.comparison.errors
+    return (
+        a.comparison.missing == b.comparison.missing
+        and [e.name for e in ea] == [e.name for e in eb]
+        and all(x.max_abs == y.max_abs and x.problem == y.problem for x, y in zip(ea, eb))
+    )
+
+
+def merged(rows: list[Row]) -> list[tuple[Row, bool]]:
+    """``rows`` with each symmetric pair of directions shown once: ``(row, both_directions)``.
+
+    Of a symmetric pair the row with the larger error is kept, at the place of the first; a direction
+    whose reverse differs (or is absent) stays on its own.
+    """
+    out: list[tuple[Row, bool]] = []
+    used: set[int] = set()
+    for i, r in enumerate(rows):
+        if i in used:
+            continue
+        j = next((j for j in range(i + 1, len(rows)) if j not in used and symmetric(r, rows[j])), None)
+        if j is None:
+            out.append((r, False))
+            continue
+        used.add(j)
+        other = rows[j]
+        bigger = other if r.comparison is not None and other.comparison.max_error > r.comparison.max_error else r
+        out.append((dataclasses.replace(bigger, direction=r.direction), True))  # labelled in the first's order
+    return out
+
+
+def direction_label(r: Row, both: bool) -> str:
+    a, b = r.direction
+    return f"{a} <-> {b}" if both else f"{a} -> {b}"
+
+
+def row_line(r: Row, both: bool = False) -> str:
     tol = TOLERANCES.get(r.level)
     err = f"{r.comparison.max_error:.2e}" if r.comparison is not None else "-"
     where = r.comparison.first_divergence.name if r.comparison is not None and r.comparison.first_divergence else ""
     note = r.skipped or (f"first diverging: {where}" if where else "")
     return (
-        f"{r.variant:29} {r.direction[0] + ' -> ' + r.direction[1]:17} {r.level:9} {r.detail:8} {r.device:4} "
+        f"{r.variant:29} {direction_label(r, both):17} {r.level:9} {r.detail:8} {r.device:4} "
         f"{err:>9} {(f'{tol:.0e}' if tol else '-'):>6}  {r.status:4} {note}"
     )
 
@@ -45,8 +96,29 @@ def _versions(mods: dict[str, ModuleType]) -> str:
     return "; ".join(out)
 
 
-def _plot(out: pathlib.Path, rows: list[Row], pair: tuple[str, str], variants: list[str]) -> str | None:
-    """Per-layer error of one direction, one panel per variant; returns the file name written."""
+def panel_floor(curves: list[list]) -> float:
+    """The bottom of a log axis for these per-layer curves: one decade below the smallest non-zero error."""
+    nonzero = [e.error for errors in curves for e in errors if e.problem is None and e.error > 0]
+    return 10.0 ** (math.floor(math.log10(min(nonzero))) - 1) if nonzero else 1e-9
+
+
+def plot_values(errors: list, bottom: float) -> tuple[list[float], list[int], list[int]]:
+    """Y values of one per-layer curve on a log axis: ``(ys, exact, broken)``.
+
+    An exactly-zero error cannot sit on a log axis; it is drawn at ``bottom`` (the axis bottom,
+    :func:`panel_floor`, never an invented 1e-12) and marked "exact". A probe with a problem (shape,
+    NaN) is drawn at 1.0, far above every tolerance.
+    """
+    exact = [i for i, e in enumerate(errors) if e.problem is None and e.error == 0]
+    broken = [i for i, e in enumerate(errors) if e.problem is not None]
+    ys = [1.0 if e.problem is not None else (bottom if e.error == 0 else e.error) for e in errors]
+    return ys, exact, broken
+
+
+def _plot(
+    out: pathlib.Path, rows: list[Row], pair: tuple[str, str], variants: list[str], both: bool = False
+) -> str | None:
+    """Per-layer error of one direction (or of both, when they are symmetric), one panel per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,25 +130,69 @@ def _plot(out: pathlib.Path, rows: list[Row], pair: tuple[str, str], variants: l
     if not mine:
         return None
     shown = [v for v in variants if any(r.variant == v for r in mine)]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(11, 2.6 * len(shown)), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 1, figsize=(11, 3.1 * len(shown)), squeeze=False)
+    arrow = "<->" if both else "->"
     for ax, variant in zip(axes[:, 0], shown):
-        for r in (r for r in mine if r.variant == variant):
-            errs = r.comparison.errors
-            ys = [max(e.error, 1e-12) if e.problem is None else 1.0 for e in errs]
-            ax.semilogy(range(len(errs)), ys, marker=".", lw=1, label=f"{r.level} {r.detail}")
-            ticks = [(i, e.stage) for i, e in enumerate(errs) if e.stage]
+        panel = [r for r in mine if r.variant == variant]
+        bottom = panel_floor([r.comparison.errors for r in panel])
+        labelled: set[int] = set()
+        top = max(TOLERANCES["eval"], TOLERANCES["train"]) * 5  # both tolerance lines in view
+        for r in panel:
+            ys, exact, _broken = plot_values(r.comparison.errors, bottom)
+            top = max(top, max(ys, default=0) * 3)
+            (line,) = ax.semilogy(range(len(ys)), ys, marker=".", lw=1, label=f"{r.level} {r.detail}")
+            if exact:
+                ax.plot(exact, [bottom] * len(exact), "v", ms=7, color=line.get_color(), clip_on=False)
+            for i in set(exact) - labelled:
+                ax.annotate("exact", (i, bottom), xytext=(5, 3), textcoords="offset points", fontsize=7)
+            labelled |= set(exact)
+            ticks = [(i, e.stage) for i, e in enumerate(r.comparison.errors) if e.stage]
+        ax.set_ylim(bottom, top)
+        if labelled:
+            ax.plot([], [], "v", color="grey", label="exactly 0 (drawn at the axis bottom)")
         for level, ls in (("eval", "--"), ("train", ":")):
             ax.axhline(TOLERANCES[level], color="grey", ls=ls, lw=0.8)
-        ax.set_xticks([i for i, _ in ticks], [s for _, s in ticks], fontsize=7, rotation=35, ha="right")
-        ax.set_ylabel("error (0 drawn at 1e-12)", fontsize=8)
-        ax.set_title(f"{variant}: {pair[0]} -> {pair[1]} (dashed: eval tolerance, dotted: train tolerance)", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.set_xticks([i for i, _ in ticks], [s for _, s in ticks], fontsize=7, rotation=90)
+        ax.set_ylabel("scaled max-abs error", fontsize=8)
+        ax.set_title(
+            f"{variant}: {pair[0]} {arrow} {pair[1]} (dashed: eval tolerance, dotted: train tolerance)", fontsize=9
+        )
+        ax.legend(fontsize=7, loc="lower center", ncols=3)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    name = f"per-layer-error-{pair[0]}-to-{pair[1]}.png"
+    name = f"per-layer-error-{pair[0]}-{'and' if both else 'to'}-{pair[1]}.png"
     fig.savefig(out / name, dpi=90)
     plt.close(fig)
     return name
+
+
+def plot_pairs(rows: list[Row], fws: list[str]) -> list[tuple[tuple[str, str], bool]]:
+    """The directions to plot: one per unordered pair whose plotted rows are all symmetric, else both."""
+    out = []
+    for pair in PAIRS:
+        if pair[0] not in fws or pair[1] not in fws:
+            continue
+        if (pair[::-1], True) in out:
+            continue
+        there = [r for r in rows if r.direction == pair and r.level in ("eval", "train")]
+        back = [r for r in rows if r.direction == pair[::-1] and r.level in ("eval", "train")]
+        same = len(there) == len(back) and all(any(symmetric(a, b) for b in back) for a in there)
+        out.append((pair, same))
+    return [(p, both) for p, both in out]
+
+
+def symmetry_note(rows: list[Row]) -> str:
+    """What the merged rows mean, with the count checked on these rows (not assumed)."""
+    shown = merged(rows)
+    both = sum(1 for _, b in shown if b)
+    alone = sum(1 for r, b in shown if not b and any(o.direction == r.direction[::-1] for o in rows))
+    text = (
+        f"`a <-> b`: both directions were run and gave the same numbers (the same difference at every probe, "
+        f"bit for bit, and the same verdict); shown once with the larger scaled error ({both} such rows). "
+    )
+    if alone:
+        return text + f"**{alone} rows differ between the two directions and are shown each on its own.**"
+    return text + "Every direction run in this report matched its reverse."
 
 
 def write_report(
@@ -98,10 +214,13 @@ def write_report(
         "L2 error of a canonical tensor relative to that tensor's norm. Tolerances and the reasons for them: "
         "`resnet_core/parity/settings.py`; the differences between the frameworks: `docs/framework-differences.md`.",
         "",
+        symmetry_note(rows),
+        "",
         "| variant | direction | level | input | device | max error | tolerance | result |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    shown = merged(rows)
+    for r, both in shown:
         err = f"{r.comparison.max_error:.2e}" if r.comparison is not None else "-"
         tol = f"{TOLERANCES[r.level]:.0e}" if r.level in TOLERANCES else "-"
         res = r.status
@@ -111,7 +230,7 @@ def write_report(
         if r.skipped:
             res = f"skip: {r.skipped}"
         lines.append(
-            f"| {r.variant} | {r.direction[0]} -> {r.direction[1]} | {r.level} | {r.detail} | {r.device} "
+            f"| {r.variant} | {direction_label(r, both)} | {r.level} | {r.detail} | {r.device} "
             f"| {err} | {tol} | {res} |"
         )
     if failed:
@@ -120,9 +239,7 @@ def write_report(
             if r.comparison is not None:
                 lines += ["```", r.comparison.message(), "```", ""]
     try:
-        plots = [
-            p for p in (_plot(out, rows, pair, variants) for pair in PAIRS if pair[0] in fws and pair[1] in fws) if p
-        ]
+        plots = [p for p in (_plot(out, rows, pair, variants, both) for pair, both in plot_pairs(rows, fws)) if p]
     except ImportError:
         plots = []
         lines += ["", "(No plots: matplotlib is not installed; pip install 'resnet-parity[report]'.)"]
@@ -131,7 +248,9 @@ def write_report(
             "",
             "## Per-layer error",
             "",
-            "Every probe in execution order (x axis, stage outputs labelled), eval and train mode, on the CPU.",
+            "Every probe in execution order (x axis, stage outputs labelled), eval and train mode, on the CPU; "
+            "an error that is exactly 0 is marked at the bottom of the axis (a log axis has no 0). One plot per "
+            "pair of frameworks where both directions gave the same numbers, else one per direction.",
             "",
         ]
         lines += [f"![{p}]({p})" for p in plots]

@@ -39,6 +39,8 @@ class RawFile:
     metadata: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     config: spec.Config | None = None  # a config the file states itself
+    #: name -> dtype as stored, where it is not the array's: bfloat16 (numpy has none) is widened to float32
+    stored_dtypes: dict[str, str] = field(default_factory=dict)
 
 
 def _corrupted(path: str, fmt: Format, e: BaseException) -> ConvertError:
@@ -49,7 +51,10 @@ def _corrupted(path: str, fmt: Format, e: BaseException) -> ConvertError:
 def _read_safetensors(path: str, fmt: Format) -> RawFile:
     tensors, meta = canonical.load_file(path)
     cfg = canonical.config_from_metadata(meta, path) if canonical.is_canonical(meta) else None
-    return RawFile(fmt, tensors, meta, config=cfg)
+    with open(path, "rb") as f:  # load_file checked the header; read the stored dtypes it widened
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    bf16 = {k: "bfloat16" for k, v in header.items() if k != "__metadata__" and v.get("dtype") == "BF16"}
+    return RawFile(fmt, tensors, meta, config=cfg, stored_dtypes=bf16)
 
 
 # "net": pytorch-cifar's train script; "state_dict": timm's train.py and Lightning; "model": torchvision's
@@ -154,11 +159,13 @@ def _read_torch(path: str, fmt: Format, ema: bool = False) -> RawFile:
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, IndexError) as e:
         raise _corrupted(path, fmt, e) from None
     sd, notes = _unwrap_checkpoint(obj, lambda v: isinstance(v, torch.Tensor), path, fmt, ema)
-    tensors = {}
+    tensors, stored = {}, {}
     for k, v in sd.items():
         v = v.detach()
+        if v.dtype == torch.bfloat16:  # numpy has no bfloat16: widened exactly, the stored dtype kept
+            stored[str(k)] = "bfloat16"
         tensors[str(k)] = (v.float() if v.dtype == torch.bfloat16 else v).numpy()
-    return RawFile(fmt, tensors, notes=notes)
+    return RawFile(fmt, tensors, notes=notes, stored_dtypes=stored)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -353,6 +360,8 @@ def read_raw(path: str | os.PathLike, *, ema: bool = False) -> RawFile:
         from . import hf  # a folder: config.json + the weights file beside it
 
         raw = hf.read_folder(path)
+    elif os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory; expected a weights file ({fmt.label})")
     elif not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     elif fmt.framework == "torch":

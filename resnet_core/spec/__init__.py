@@ -45,7 +45,7 @@ from .minimodel import (
     UnitSpec,
 )
 from .resnet18 import RESNET18_STAGES, RESNET_BN, STEMS, BasicBlockSpec, ResNet18Config, StemSpec
-from .shapes import bn_input_sizes, check_input, check_input_shape, stage_shapes
+from .shapes import bn_input_sizes, check_input, check_input_shape, dtype_name, stage_shapes
 from .variants import VARIANTS, BenchSpec, Variant, variant
 
 Config = ModelConfig
@@ -115,7 +115,7 @@ __all__ = [
     "RESNET18_STAGES", "RESNET_BN", "STEMS", "VARIANTS", "BasicBlockSpec", "BatchNorm", "BatchNormSpec",
     "BenchSpec", "Config", "Conv", "Counts", "InputRule", "Layer", "Linear", "MiniModelConfig", "ModelConfig",
     "ParamSpec", "Probe", "ResNet18Config", "StemSpec", "Step", "UnitSpec", "Variant", "bn_input_sizes", "bn_spec",
-    "check_input", "check_input_shape", "conv_out", "counts", "flops", "layer_params", "layers", "make_config",
-    "min_input_size", "minimodel_units", "model_name", "param_specs", "probes", "resnet18_blocks", "stage_shapes",
-    "stages", "variant",
+    "check_input", "check_input_shape", "conv_out", "counts", "dtype_name", "flops", "layer_params", "layers",
+    "make_config", "min_input_size", "minimodel_units", "model_name", "param_specs", "probes", "resnet18_blocks",
+    "stage_shapes", "stages", "variant",
 ]  # fmt: skip

@@ -31,14 +31,49 @@ def check_input_shape(cfg: ModelConfig, shape: tuple, layout: str) -> None:
     check_input(cfg.input_rule(), shape, layout)
 
 
-def check_input(rule: InputRule, shape: tuple, layout: str) -> None:
-    """:func:`check_input_shape` on a config's :class:`InputRule` (what the models' ``forward`` calls)."""
+def dtype_name(dtype: object) -> str:
+    """``float32`` from ``torch.float32``, ``paddle.float32``, ``<dtype: 'float32'>``, ``np.float32``, ``"float32"``."""
+    s = str(getattr(dtype, "name", None) or dtype) if not isinstance(dtype, str) else dtype
+    if "'" in s:
+        s = s.split("'")[1]
+    return s.rsplit(".", 1)[-1].lower()  # Paddle: paddle.float32.name == "FLOAT32"
+
+
+def check_input(
+    rule: InputRule,
+    shape: tuple,
+    layout: str,
+    dtype: object = None,
+    weights_dtype: object = None,
+    training: bool = False,
+) -> None:
+    """:func:`check_input_shape` on a config's :class:`InputRule` (what the models' ``forward`` calls).
+
+    With ``dtype`` and ``weights_dtype`` also the one dtype rule, the same in every framework:
+    the input's dtype must equal the weights' (float32 unless the model was cast). It is refused,
+    not cast: PyTorch and Paddle fail deep inside a layer on float64/int64/uint8 ("expected scalar
+    type Double"; "kernel ... not registered") while Keras casts silently, and a silent cast of
+    uint8 images would also hide that they were never scaled. ``training``: an empty batch is
+    refused, because BatchNorm would average over zero samples and turn its moving statistics
+    into NaN for good (Keras does so without a word).
+    """
     shape = tuple(shape)
+    if dtype is not None and weights_dtype is not None and dtype_name(dtype) != dtype_name(weights_dtype):
+        got, want = dtype_name(dtype), dtype_name(weights_dtype)
+        raise TypeError(
+            f"{rule.model} expects {want} input (the dtype of its weights); received {got} (input shape {shape}). "
+            f"Cast it first (and scale integer images as the weights were trained), or cast the model to {got}"
+        )
     in_ch = rule.in_channels
     want = f"(batch, {in_ch}, H, W)" if layout == "NCHW" else f"(batch, H, W, {in_ch})"
     if len(shape) != 4:
         raise ValueError(
             f"{rule.model} expects a 4-D {layout} input {want}; received a {len(shape)}-D input of shape {shape}"
+        )
+    if training and shape[0] == 0:
+        raise ValueError(
+            f"{rule.model} refuses an empty batch in training mode (input shape {shape}): BatchNorm would average "
+            "over zero samples and turn its moving statistics into NaN for good; pass at least one sample"
         )
     c, h, w = (shape[1], shape[2], shape[3]) if layout == "NCHW" else (shape[3], shape[1], shape[2])
     if c is not None and c != in_ch:
