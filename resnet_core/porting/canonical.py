@@ -89,7 +89,11 @@ def save_file(
         arrays[name] = np.ascontiguousarray(a, dtype=dt)
 
     def write(tmp: str) -> None:
-        safetensors.numpy.save_file(arrays, tmp, metadata=dict(metadata) if metadata else None)
+        # Bytes, then one write: the library's save_file writes through a temp name of its own beside
+        # ``tmp``, which fails where ``tmp`` is an unnamed O_TMPFILE reached through /proc/self/fd.
+        data = safetensors.numpy.save(arrays, metadata=dict(metadata) if metadata else None)
+        with open(tmp, "wb") as f:
+            f.write(data)
 
     write_atomic(path, write, overwrite=overwrite)
 
