@@ -1,4 +1,4 @@
-"""README-ADDITIONS-edges.md: the strict plain-Paddle loading snippet, run as written.
+"""README.md: the strict plain-Paddle loading snippet, run as written.
 
 The plain ``model.set_state_dict(paddle.load(path))`` only warns when a checkpoint has another class
 count and loads the rest (a half-loaded model); the strict snippet refuses and loads nothing.
@@ -13,10 +13,12 @@ import warnings
 import numpy as np
 import pytest
 
-from .helpers import require
+from .helpers import needs_repository, require
+
+pytestmark = needs_repository("README.md's Paddle snippet")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-DOC = ROOT / "README-ADDITIONS-edges.md"
+DOC = ROOT / "README.md"
 
 
 def _snippet() -> str:
@@ -39,7 +41,7 @@ def _checkpoint(tmp_path, num_classes: int) -> pathlib.Path:
 def _run(code: str, folder: pathlib.Path, monkeypatch) -> dict:
     monkeypatch.chdir(folder)
     scope: dict = {}
-    exec(compile(code, "README-ADDITIONS-edges.md", "exec"), scope)
+    exec(compile(code, "README.md", "exec"), scope)
     return scope
 
 

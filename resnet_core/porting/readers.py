@@ -356,6 +356,11 @@ def read_raw(path: str | os.PathLike, *, ema: bool = False) -> RawFile:
     """
     path = os.fspath(path)
     fmt = format_of(path)
+    if fmt.key == "hf" and os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+        raise IsADirectoryError(
+            f"{path} is a directory; expected a weights file or a Hugging Face folder with config.json "
+            f"(found {sorted(os.listdir(path))[:8]})"
+        )
     if fmt.key == "hf":
         from . import hf  # a folder: config.json + the weights file beside it
 
