@@ -28,6 +28,8 @@ from .test_porting import NATIVE, TOL, scaled_error
 from .test_structure import EXPECTED_COUNTS
 from .test_third_party import randomize_torch
 
+torch = pytest.importorskip("torch", reason="the seed's own d2l network is PyTorch code; torch is not installed")
+
 VARIANT = "resnet18-d2l"
 ODD = (97, 75)  # the variant's odd eval size: odd and even sizes at every stride-2 layer
 

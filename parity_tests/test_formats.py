@@ -31,6 +31,10 @@ from resnet_core.weights import random_input, random_weights
 from .helpers import require
 from .test_third_party import randomize_keras, randomize_torch, torchvision_resnet18
 
+torch = pytest.importorskip(
+    "torch", reason="the HF, torchvision, timm, Lightning and TorchScript files are written with PyTorch"
+)
+
 pytestmark = pytest.mark.porting
 
 TOL = settings.FORWARD_TOL

@@ -56,7 +56,14 @@ def test_the_lines_are_there_without_the_filter():
     """Negative control: a plain ``import tensorflow`` prints them even at TF_CPP_MIN_LOG_LEVEL=3."""
     require("keras")
     err = _run("import tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    assert "oneDNN custom operations are on" in err and "absl::InitializeLog" in err, err
+    if "oneDNN custom operations are on" not in err:
+        import importlib.metadata as md
+
+        version = next((md.version(d) for d in ("tensorflow-cpu", "tensorflow") if _installed(d)), "?")
+        pytest.skip(
+            f"TensorFlow {version} prints no start-up line at TF_CPP_MIN_LOG_LEVEL=3 (2.21 does): nothing to filter"
+        )
+    assert "absl::InitializeLog" in err, err
 
 
 def test_a_users_own_setting_wins():
@@ -64,3 +71,13 @@ def test_a_users_own_setting_wins():
     require("keras")
     err = _run("import resnet_keras", TF_CPP_MIN_LOG_LEVEL="0")
     assert "oneDNN custom operations are on" in err, err
+
+
+def _installed(dist: str) -> bool:
+    import importlib.metadata as md
+
+    try:
+        md.version(dist)
+    except md.PackageNotFoundError:
+        return False
+    return True

@@ -17,6 +17,10 @@ import sys
 from resnet_core import porting, spec
 from resnet_core.weights import random_weights
 
+from .helpers import needs_repository
+
+pytestmark = needs_repository("run.sh")
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
