@@ -35,6 +35,15 @@ EXPECTED_COUNTS = {
     "minimodel": (4_368_714, 5_824),
 }
 # Per-sample NCHW shapes after each stage at the reference input size.
+_CIFAR_STAGES = {
+    "stem": (64, 32, 32),
+    "layer1": (64, 32, 32),
+    "layer2": (128, 16, 16),
+    "layer3": (256, 8, 8),
+    "layer4": (512, 4, 4),
+    "pool": (512, 1, 1),
+    "logits": (10,),
+}
 EXPECTED_STAGES = {
     "resnet18-imagenet": (
         224,
@@ -48,30 +57,8 @@ EXPECTED_STAGES = {
             "logits": (1000,),
         },
     ),
-    "resnet18-cifar": (
-        32,
-        {
-            "stem": (64, 32, 32),
-            "layer1": (64, 32, 32),
-            "layer2": (128, 16, 16),
-            "layer3": (256, 8, 8),
-            "layer4": (512, 4, 4),
-            "pool": (512, 1, 1),
-            "logits": (10,),
-        },
-    ),
-    "resnet18-cifar-shortcut_bias": (
-        32,
-        {
-            "stem": (64, 32, 32),
-            "layer1": (64, 32, 32),
-            "layer2": (128, 16, 16),
-            "layer3": (256, 8, 8),
-            "layer4": (512, 4, 4),
-            "pool": (512, 1, 1),
-            "logits": (10,),
-        },
-    ),
+    "resnet18-cifar": (32, _CIFAR_STAGES),
+    "resnet18-cifar-shortcut_bias": (32, _CIFAR_STAGES),  # the shortcut bias changes no shape
     # As the seed prints them at 224x224 (and test_d2l.py checks that its code gives them).
     "resnet18-d2l": (224, D2L_PRINTED_SHAPES_224),
     "minimodel": (

@@ -199,18 +199,31 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     Raises :class:`CheckpointError` for a truncated file, a bad header, an unknown
     dtype, offsets out of range, overlapping or leaving holes, or non-string metadata.
     """
+    tensors, meta, _stored = load(path)
+    return tensors, meta
+
+
+def load(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """:func:`load_file`, plus the stored dtype of every tensor that numpy cannot hold and was widened
+    (``{"name": "bfloat16"}``), read from the one header pass.
+    """
     path = os.fspath(path)
     header, start, data_len = _read_header(path)
     meta = _check_header(header, data_len, path)
     tensors: dict[str, np.ndarray] = {}
+    stored: dict[str, str] = {}
     try:
         with safetensors.safe_open(path, framework="np") as f:
             for name in f.offset_keys():
                 info = header[name]
-                tensors[name] = _read_bf16(path, start, info) if info["dtype"] == "BF16" else f.get_tensor(name)
+                if info["dtype"] == "BF16":
+                    tensors[name] = _read_bf16(path, start, info)
+                    stored[name] = "bfloat16"
+                else:
+                    tensors[name] = f.get_tensor(name)
     except safetensors.SafetensorError as e:  # a file changed under us, or a check the header pass lacks
         raise CheckpointError(f"{path}: corrupted safetensors file ({e})") from None
-    return tensors, meta
+    return tensors, meta, stored
 
 
 # --------------------------------------------------------------------------- canonical checkpoint

@@ -49,12 +49,9 @@ def _corrupted(path: str, fmt: Format, e: BaseException) -> ConvertError:
 
 
 def _read_safetensors(path: str, fmt: Format) -> RawFile:
-    tensors, meta = canonical.load_file(path)
+    tensors, meta, stored = canonical.load(path)
     cfg = canonical.config_from_metadata(meta, path) if canonical.is_canonical(meta) else None
-    with open(path, "rb") as f:  # load_file checked the header; read the stored dtypes it widened
-        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-    bf16 = {k: "bfloat16" for k, v in header.items() if k != "__metadata__" and v.get("dtype") == "BF16"}
-    return RawFile(fmt, tensors, meta, config=cfg, stored_dtypes=bf16)
+    return RawFile(fmt, tensors, meta, config=cfg, stored_dtypes=stored)
 
 
 # "net": pytorch-cifar's train script; "state_dict": timm's train.py and Lightning; "model": torchvision's
