@@ -49,16 +49,19 @@ def check_config(config: Any, path: str) -> None:
         raise ConvertError(f"{path}: {CONFIG} describes another network ({got}); a ResNet-18 has {want}")
 
 
-def read_folder(path: str):
-    """A ``save_pretrained`` folder -> :class:`~.readers.RawFile` of its weights, its labels in the metadata."""
-    from .readers import read_raw  # the weights file is an ordinary .safetensors / .bin
+def open_folder(path: str) -> tuple[str, dict[str, Any]]:
+    """A ``save_pretrained`` folder checked: ``(its weights file, its config.json)``.
 
+    A folder without ``config.json`` is not a Hugging Face folder but a directory given where a
+    file was meant: ``IsADirectoryError``, as for any other weights path that is a directory.
+    """
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path}: no such folder")
     cfg_path = os.path.join(path, CONFIG)
     if not os.path.isfile(cfg_path):
-        raise ConvertError(
-            f"{path}: expected a Hugging Face folder with {CONFIG}; found {sorted(os.listdir(path))[:8]}"
+        raise IsADirectoryError(
+            f"{path} is a directory; expected a weights file or a Hugging Face folder with {CONFIG} "
+            f"(found {sorted(os.listdir(path))[:8]})"
         )
     try:
         with open(cfg_path, encoding="utf-8") as f:
@@ -71,7 +74,11 @@ def read_folder(path: str):
         raise ConvertError(
             f"{path}: expected {' or '.join(WEIGHT_FILES)} beside {CONFIG}; found {sorted(os.listdir(path))[:8]}"
         )
-    raw = read_raw(weights)
+    return weights, config
+
+
+def as_folder(raw, weights: str, config: dict[str, Any]):
+    """The :class:`~.readers.RawFile` of a folder's weights file, as the folder: its format, labels and a note."""
     raw.format = HF_FOLDER
     labels = config.get("id2label") or {}
     raw.metadata = {"framework": "torch", "labels": json.dumps([labels[k] for k in sorted(labels, key=int)])}

@@ -353,15 +353,11 @@ def read_raw(path: str | os.PathLike, *, ema: bool = False) -> RawFile:
     """
     path = os.fspath(path)
     fmt = format_of(path)
-    if fmt.key == "hf" and os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
-        raise IsADirectoryError(
-            f"{path} is a directory; expected a weights file or a Hugging Face folder with config.json "
-            f"(found {sorted(os.listdir(path))[:8]})"
-        )
     if fmt.key == "hf":
-        from . import hf  # a folder: config.json + the weights file beside it
+        from . import hf  # a folder: config.json + an ordinary .safetensors / .bin beside it
 
-        raw = hf.read_folder(path)
+        weights, config = hf.open_folder(path)
+        raw = hf.as_folder(read_raw(weights), weights, config)
     elif os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory; expected a weights file ({fmt.label})")
     elif not os.path.isfile(path):
