@@ -1,9 +1,13 @@
 """pytest's hooks and fixtures for the parity suite (shared helpers live in ``helpers.py``).
 
-Options: ``--framework torch|keras|paddle`` (repeatable; default every installed one)
-and ``--device cpu|gpu|all`` (default cpu). Fixtures named ``framework``,
-``variant``, ``pair`` and ``device`` are parametrized from them, so every test
-runs over the selected frameworks, all model variants and all six directions.
+Options: ``--framework torch|keras|paddle|keras-jax|keras-torch`` (repeatable; default every
+installed one) and ``--device cpu|gpu|all`` (default cpu). Fixtures named ``framework``,
+``variant``, ``pair``, ``direction`` and ``device`` are parametrized from them: ``framework`` and
+``pair`` (the six directions) over the frameworks in this process, ``direction`` over every
+direction of the parity matrix (``settings.PAIRS``: those six, and Keras on JAX and on PyTorch,
+each in its worker process, to and from PyTorch and Paddle). ``matrices`` is one set of
+:class:`resnet_core.parity.Matrix` for the whole session, so models, results and worker processes
+are shared by every level.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import itertools
 
 import pytest
 
+from resnet_core.frameworks import IMPLEMENTATIONS
 from resnet_core.names import FRAMEWORKS
+from resnet_core.parity.settings import PAIRS
 
 from .helpers import VARIANT_IDS, require, selected_devices, selected_frameworks
 
@@ -50,9 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--framework",
         action="append",
-        choices=list(FRAMEWORKS),
+        choices=list(IMPLEMENTATIONS),
         default=None,
-        help="run only these frameworks (repeatable); pairs need both ends selected",
+        help="run only these frameworks (repeatable); pairs need both ends selected; keras-jax and keras-torch "
+        "are Keras on those backends (the parity levels only)",
     )
     group.addoption(
         "--device",
@@ -66,10 +73,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     fws = selected_frameworks(metafunc.config)
     names = metafunc.fixturenames
     if "framework" in names:
-        metafunc.parametrize("framework", fws)
+        metafunc.parametrize("framework", [f for f in fws if f in FRAMEWORKS])
     if "pair" in names:
         pairs = [p for p in itertools.permutations(FRAMEWORKS, 2) if p[0] in fws and p[1] in fws]
         metafunc.parametrize("pair", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
+    if "direction" in names:
+        pairs = [p for p in PAIRS if p[0] in fws and p[1] in fws]
+        metafunc.parametrize("direction", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
     if "variant" in names:
         metafunc.parametrize("variant", VARIANT_IDS)
     if "device" in names:
@@ -82,3 +92,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def fw(framework: str):
     return require(framework)
+
+
+@pytest.fixture(scope="session")
+def matrices() -> dict:
+    """The session's parity matrices, one per device (see ``helpers.matrix_for``)."""
+    return {}

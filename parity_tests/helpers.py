@@ -47,7 +47,7 @@ def package_file(package: str, name: str) -> Path:
 
 
 def selected_frameworks(config: pytest.Config) -> list[str]:
-    return list(config.getoption("--framework") or FRAMEWORKS)
+    return list(config.getoption("--framework") or frameworks.IMPLEMENTATIONS)
 
 
 def selected_devices(config: pytest.Config) -> list[str]:
@@ -77,7 +77,12 @@ def needs(config: pytest.Config, *fws: str) -> None:
 def matrix_for(matrices: dict, device: str, pair: tuple[str, ...]) -> parity.Matrix:
     """The module's Matrix for ``device``; skips with the reason when a framework can't run there."""
     for fw in pair:
-        mod = require(fw)  # imports in the safe order, or skips saying what is missing
+        if fw in frameworks.WORKERS:  # Keras on another backend, in its worker process
+            if reason := frameworks.missing_reason(fw):
+                pytest.skip(reason)
+            mod = frameworks.get(fw)
+        else:
+            mod = require(fw)  # imports in the safe order, or skips saying what is missing
         if device == "gpu" and (reason := mod.gpu_unavailable_reason()):
-            pytest.skip(f"no GPU for {fw}: {reason}")
+            pytest.skip(f"no GPU for {frameworks.label(fw)}: {reason}")
     return matrices.setdefault(device, parity.Matrix(device))

@@ -1,4 +1,4 @@
-"""Level 2, eval-mode forward parity: every probe, in all six directions, at odd sizes too.
+"""Level 2, eval-mode forward parity: every probe, in every direction of the matrix, at odd sizes too.
 
 For a direction ``a -> b``, ``a`` holds seeded random weights and random BN statistics,
 they travel through ``a``'s ``export_weights`` and ``b``'s ``import_weights``, and both
@@ -22,11 +22,6 @@ pytestmark = pytest.mark.forward
 CASES = [(v.id, hw) for v in spec.VARIANTS.values() for hw in v.eval_sizes]
 
 
-@pytest.fixture(scope="module")
-def matrices() -> dict:
-    return {}
-
-
 # Module-scoped, so pytest runs all directions of one case together: each framework's
 # result is computed once per case and shared, and few results are kept at a time.
 @pytest.fixture(scope="module", params=CASES, ids=[f"{v}-{h}x{w}" for v, (h, w) in CASES])
@@ -34,9 +29,9 @@ def case(request) -> tuple[str, tuple[int, int]]:
     return request.param
 
 
-def test_eval_forward(matrices, pair, device, case):
+def test_eval_forward(matrices, direction, device, case):
     variant, hw = case
-    result = matrix_for(matrices, device, pair).eval_forward(variant, pair, hw)
+    result = matrix_for(matrices, device, direction).eval_forward(variant, direction, hw)
     assert not result.missing, result.message()
     # every probe, not only the logits: the stage outputs and each layer in between
     assert len(result.errors) == len(spec.probes(spec.variant(variant).config)) + 1
@@ -44,10 +39,11 @@ def test_eval_forward(matrices, pair, device, case):
 
 
 @pytest.mark.gpu
-def test_tf32_error_figure(matrices, pair, pytestconfig, record_testsuite_property):
+def test_tf32_error_figure(matrices, direction, pytestconfig, record_testsuite_property):
     """On a GPU, parity holds with TF32 off; the error with TF32 on is recorded as a figure."""
     if "gpu" not in selected_devices(pytestconfig):
         pytest.skip("GPU levels not selected: run with --device gpu or --device all")
+    pair = direction
     m = matrix_for(matrices, "gpu", pair)
     variant, hw = "resnet18-imagenet", spec.variant("resnet18-imagenet").reference_size
     off = m.eval_forward(variant, pair, hw)

@@ -139,3 +139,24 @@ def test_raw_tensorflow_then_paddle_still_segfaults():
     assert proc.returncode == -signal.SIGSEGV, (
         f"expected the known SIGSEGV, got exit {proc.returncode}\n{proc.stderr[-2000:]}"
     )
+
+
+# Keras on JAX and on PyTorch (the parity matrix's worker processes, or a user's KERAS_BACKEND) beside Paddle
+# and PyTorch: the packages in either order, each computing, not only importing.
+_COMPUTE = {
+    "resnet_keras": "import numpy as np, resnet_keras as k; k.probe_outputs(k.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))",
+    "resnet_paddle": "import numpy as np, resnet_paddle as p; p.probe_outputs(p.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))",
+    "resnet_torch": "import numpy as np, resnet_torch as t; t.probe_outputs(t.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))",
+}
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize(
+    "order", [("resnet_keras", "resnet_paddle", "resnet_torch"), ("resnet_paddle", "resnet_torch", "resnet_keras")]
+)
+def test_keras_backends_beside_paddle_and_torch(backend, order):
+    for lib in (backend, "torch"):
+        if importlib.util.find_spec(lib) is None:
+            pytest.skip(f"needs {lib} installed")
+    code = "; ".join(_COMPUTE[m] for m in order) + "; import keras; assert keras.backend.backend() == " + repr(backend)
+    assert_ok(run(code + OK, KERAS_BACKEND=backend, JAX_ENABLE_X64="1"))

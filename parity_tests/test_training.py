@@ -1,6 +1,6 @@
 """Levels 3-5: train-mode forward, gradients, optimizer steps and the BN statistics update.
 
-Every test runs over all model variants and all six directions (``a -> b``: ``a``'s random
+Every test runs over all model variants and every direction of the matrix (``a -> b``: ``a``'s random
 weights and BN statistics exported by ``a`` and imported by ``b``), through
 :class:`resnet_core.parity.Matrix`. Gradients and optimizer steps are compared in float64
 (why: docs/framework-differences.md, "ReLU kinks"); the weights travel in float32 as a user's
@@ -22,11 +22,6 @@ from resnet_core.parity import compare, settings
 from .helpers import VARIANT_IDS, matrix_for, needs
 
 
-@pytest.fixture(scope="module")
-def matrices() -> dict:
-    return {}
-
-
 # Module-scoped (instead of conftest's function-scoped ``variant``), so pytest runs every test
 # of one variant together: each framework's float64 result is computed once per variant and
 # shared by all directions, and only one variant's results (~90 MB each) are kept at a time.
@@ -36,16 +31,16 @@ def model_variant(request) -> str:
 
 
 @pytest.mark.train_forward
-def test_train_forward(matrices, pair, device, model_variant):
-    result = matrix_for(matrices, device, pair).train_forward(model_variant, pair)
+def test_train_forward(matrices, direction, device, model_variant):
+    result = matrix_for(matrices, device, direction).train_forward(model_variant, direction)
     assert not result.missing, result.message()
     assert result.passed, result.message()
 
 
 @pytest.mark.gradients
-def test_gradients(matrices, pair, device, model_variant):
+def test_gradients(matrices, direction, device, model_variant):
     """Cross-entropy gradients of every trainable canonical tensor, within 1e-5 of each one's norm."""
-    result = matrix_for(matrices, device, pair).gradient_parity(model_variant, pair)
+    result = matrix_for(matrices, device, direction).gradient_parity(model_variant, direction)
     cfg = spec.variant(model_variant).config
     assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg) if p.trainable][
         ::-1
@@ -86,13 +81,13 @@ def test_biases_before_batch_statistics_get_zero_gradient(matrices, framework, m
 
 @pytest.mark.optimizer
 @pytest.mark.parametrize("optimizer", list(settings.OPTIMIZERS))
-def test_optimizer_step(matrices, pair, device, model_variant, optimizer):
+def test_optimizer_step(matrices, direction, device, model_variant, optimizer):
     """Weight updates and BN running statistics after SGD (momentum, weight decay) or Adam agree.
 
     running_var is compared through the documented relation (biased increments times n/(n-1)),
     so this also asserts it in every direction that involves PyTorch.
     """
-    result = matrix_for(matrices, device, pair).optimizer_parity(model_variant, pair, optimizer)
+    result = matrix_for(matrices, device, direction).optimizer_parity(model_variant, direction, optimizer)
     cfg = spec.variant(model_variant).config
     assert [e.name for e in result.errors] == [p.name for p in spec.param_specs(cfg)][::-1]  # backward order
     assert result.passed, result.message()

@@ -8,6 +8,13 @@ framework packages call the core, and never hand themselves to it.
 
 Paddle must be loaded before TensorFlow in one process (see :mod:`resnet_core.runtime`), so
 :func:`load_all` imports Paddle first.
+
+Implementations: the parity matrix compares *implementations*, which are the three frameworks in
+this process plus Keras on the backends this process does not run (:data:`WORKERS`: Keras on JAX
+and on PyTorch). Keras fixes its backend per process, so those run in worker processes
+(:mod:`resnet_core.remote`) and are reached through the same interface. An implementation's
+*framework* says whose names and layouts it uses (``keras-jax`` is ``keras``); its *label* says
+which backend ran (``keras/tensorflow``, ``keras/jax``).
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,8 +34,79 @@ import numpy as np
 from .names import FRAMEWORKS
 from .spec import Config, Counts
 
-_DISTRIBUTIONS = {"torch": ("torch",), "keras": ("keras", "tensorflow"), "paddle": ("paddle",)}
+_DISTRIBUTIONS = {"torch": ("torch",), "keras": ("keras",), "paddle": ("paddle",)}
 SAFE_ORDER = ("paddle", "torch", "keras")
+# The library each Keras backend loads.
+KERAS_BACKEND_LIBRARY = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class Worker:
+    """An implementation that runs in a worker process: ``framework``'s package with Keras on ``backend``."""
+
+    id: str
+    framework: str
+    backend: str
+    env: tuple[tuple[str, str], ...] = ()  # set in the worker's environment (a user's own value wins)
+    extra: str = ""  # pip extra that installs it
+
+
+WORKERS = {
+    w.id: w
+    for w in (
+        # JAX computes float64 as float32 unless x64 is on (the gradient levels run in float64); XLA's
+        # deterministic GPU kernels (no effect on the CPU).
+        Worker(
+            "keras-jax",
+            "keras",
+            "jax",
+            (("JAX_ENABLE_X64", "1"), ("XLA_FLAGS", "--xla_gpu_deterministic_ops=true")),
+            "jax",
+        ),
+        Worker("keras-torch", "keras", "torch", (), "keras,torch"),
+    )
+}
+IMPLEMENTATIONS = (*FRAMEWORKS, *WORKERS)
+
+
+def keras_backend() -> str:
+    """The Keras backend of this process: Keras' own answer once it is imported, else ``KERAS_BACKEND``."""
+    keras = sys.modules.get("keras")
+    backend = getattr(keras, "backend", None)
+    if backend is not None and hasattr(backend, "backend"):
+        return backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def family(impl: str) -> str:
+    """The framework whose names, layouts and conventions ``impl`` uses (``keras-jax`` -> ``keras``)."""
+    if impl in WORKERS:
+        return WORKERS[impl].framework
+    if impl not in FRAMEWORKS:
+        raise ValueError(f"unknown implementation {impl!r}: expected one of {list(IMPLEMENTATIONS)}")
+    return impl
+
+
+def label(impl: str) -> str:
+    """``impl`` as a report names it, with the Keras backend that ran: ``keras/tensorflow``, ``keras/jax``."""
+    if impl in WORKERS:
+        return f"{WORKERS[impl].framework}/{WORKERS[impl].backend}"
+    return f"keras/{keras_backend()}" if impl == "keras" else impl
+
+
+def _libraries(impl: str) -> tuple[str, ...]:
+    if impl in WORKERS:
+        w = WORKERS[impl]
+        return (*_DISTRIBUTIONS[w.framework], KERAS_BACKEND_LIBRARY[w.backend])
+    if impl not in _DISTRIBUTIONS:
+        raise ValueError(f"unknown implementation {impl!r}: expected one of {list(IMPLEMENTATIONS)}")
+    if impl == "keras":
+        return ("keras", KERAS_BACKEND_LIBRARY.get(keras_backend(), keras_backend()))
+    return _DISTRIBUTIONS[impl]
+
+
+def _extra(impl: str) -> str:
+    return WORKERS[impl].extra if impl in WORKERS else impl
 
 
 @runtime_checkable
@@ -69,28 +149,56 @@ class FrameworkPackage(Protocol):
 
 
 def installed(framework: str) -> bool:
-    """Whether the framework's libraries are importable (without importing them)."""
-    if framework not in _DISTRIBUTIONS:
-        raise ValueError(f"unknown framework {framework!r}: expected one of {list(FRAMEWORKS)}")
-    return all(importlib.util.find_spec(m) is not None for m in _DISTRIBUTIONS[framework])
+    """Whether the framework's (or implementation's) libraries are importable (without importing them)."""
+    return all(importlib.util.find_spec(m) is not None for m in _libraries(framework))
 
 
-def available() -> list[str]:
-    """Installed frameworks, in the canonical order torch, keras, paddle."""
-    return [f for f in FRAMEWORKS if installed(f)]
+def missing_reason(impl: str) -> str | None:
+    """Why ``impl`` cannot run here (a library is not installed), or ``None``."""
+    missing = [m for m in _libraries(impl) if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return f"{label(impl)} needs {', '.join(missing)}, not installed: pip install 'resnet-parity[{_extra(impl)}]'"
+
+
+def available(implementations: bool = False) -> list[str]:
+    """Installed frameworks, in the canonical order torch, keras, paddle (then the worker implementations)."""
+    return [f for f in (IMPLEMENTATIONS if implementations else FRAMEWORKS) if installed(f)]
 
 
 def get(framework: str) -> FrameworkPackage:
-    """The package ``resnet_<framework>`` (imported on first use)."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}: expected one of {list(FRAMEWORKS)}")
-    if not installed(framework):
-        raise ImportError(f"framework {framework!r} is not installed: pip install 'resnet-parity[{framework}]'")
+    """The package ``resnet_<framework>`` (imported on first use); a worker implementation's, in its worker."""
+    if framework not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown framework {framework!r}: expected one of {list(IMPLEMENTATIONS)}")
+    reason = missing_reason(framework)
+    if reason:
+        raise ImportError(reason)
+    if framework in WORKERS:
+        from . import remote
+
+        w = WORKERS[framework]
+        return remote.package(framework, w.framework, worker_env(w))  # type: ignore[return-value]
     return importlib.import_module(f"resnet_{framework}")  # type: ignore[return-value]
 
 
+def worker_env(w: Worker) -> dict[str, str]:
+    """The environment of ``w``'s process: this one's, :data:`runtime.ENVIRONMENT`, the backend and ``w.env``."""
+    from . import runtime
+
+    runtime.set_environment()
+    env = {**os.environ, "KERAS_BACKEND": w.backend}
+    for k, v in w.env:
+        env[k] = f"{env[k]} {v}" if k == "XLA_FLAGS" and k in env and v not in env[k] else env.get(k, v)
+    return env
+
+
 def load_all(frameworks: list[str] | tuple[str, ...] | None = None) -> dict[str, ModuleType]:
-    """Import several framework packages in the safe order; returns them keyed by name."""
+    """Import several framework packages in the safe order (workers started); returns them keyed by name."""
     wanted = list(frameworks) if frameworks is not None else available()
-    mods = {f: get(f) for f in SAFE_ORDER if f in wanted}
-    return {f: mods[f] for f in FRAMEWORKS if f in mods}
+    for f in wanted:
+        if f in WORKERS and missing_reason(f) is None:  # their imports run while this process imports its own
+            from . import remote
+
+            remote.start(f, worker_env(WORKERS[f]), WORKERS[f].framework)
+    mods = {f: get(f) for f in (*SAFE_ORDER, *WORKERS) if f in wanted}
+    return {f: mods[f] for f in IMPLEMENTATIONS if f in mods}

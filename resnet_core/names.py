@@ -16,7 +16,11 @@ linear.weight      weight [out,in]   weight [in,out]     kernel [in,out]      Ke
 linear.bias        bias              bias                bias
 =================  ================  ==================  ===================  ==========================
 
-The Keras layer is named after the canonical module (``layer1.0.bn1``).
+The Keras layer is named after the canonical module with ``_`` for ``.`` (``layer1_0_bn1``,
+:func:`keras_layer`): Keras' PyTorch backend refuses dots in layer names (torch module names
+can't contain them). Files written before that rule (dotted layer names) are read by the
+``keras-dotted`` scheme; ``.weights.h5`` files load into either naming natively, because Keras
+stores them by layer order, not by layer name.
 """
 
 from __future__ import annotations
@@ -49,11 +53,22 @@ ROLES: dict[str, Role] = {
 }
 
 
-def framework_name(framework: str, module: str, role: str) -> str:
-    """The tensor's name in ``framework``: ``module.slot`` (Keras: ``module/variable``, its variable path)."""
+KERAS_SEPARATOR = "_"  # replaces "." of a canonical module in a Keras layer name
+
+
+def keras_layer(module: str) -> str:
+    """The Keras layer name of a canonical module (or probe point): ``layer1.0.bn1`` -> ``layer1_0_bn1``."""
+    return module.replace(".", KERAS_SEPARATOR)
+
+
+def framework_name(framework: str, module: str, role: str, *, keras_dots: bool = False) -> str:
+    """The tensor's name in ``framework``: ``module.slot`` (Keras: ``layer/variable``, its variable path).
+
+    ``keras_dots``: the Keras layer keeps the module's dots (this project's names before ``keras_layer``).
+    """
     r = ROLES[role]
     if framework == "keras":
-        return f"{module}/{r.keras}"
+        return f"{module if keras_dots else keras_layer(module)}/{r.keras}"
     return f"{module}.{getattr(r, framework)}"
 
 

@@ -1,15 +1,15 @@
-"""Where and in which dtype a Keras model runs: dtype copies, CPU/GPU placement, TF32."""
+"""Where and in which dtype a Keras model runs: dtype copies, CPU/GPU placement, TF32 (on every Keras backend)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import keras
-import tensorflow as tf
 
 from resnet_core.training import check_dtype
 
+from . import backends
 from .weights import config_of
 
 
@@ -23,6 +23,8 @@ def cast_model(model: keras.Model, dtype: str, *, into: keras.Model | None = Non
     """
     check_dtype(dtype)
     config_of(model)
+    if dtype == "float64" and (reason := backends.x64_unavailable_reason()):
+        raise RuntimeError(reason)
     if into is None:
         saved = keras.config.dtype_policy()
         keras.config.set_dtype_policy(dtype)
@@ -37,22 +39,18 @@ def cast_model(model: keras.Model, dtype: str, *, into: keras.Model | None = Non
 
 
 def gpu_unavailable_reason() -> str | None:
-    """Why TensorFlow cannot run on a GPU here, or ``None`` when it can."""
-    if not tf.config.list_physical_devices("GPU"):
-        built = "built with CUDA" if tf.test.is_built_with_cuda() else "a CPU-only build"
-        return f"TensorFlow sees no GPU ({built})"
-    return None
+    """Why Keras' backend cannot run on a GPU here, or ``None`` when it can."""
+    return backends.current().gpu_unavailable_reason()
 
 
-@contextmanager
-def tf32(enabled: bool) -> Iterator[None]:
+def tf32_enabled() -> bool:
+    """Whether float32 matmuls and convolutions may run as TensorFloat-32 on a GPU (this backend's switch)."""
+    return backends.current().tf32_enabled()
+
+
+def tf32(enabled: bool) -> AbstractContextManager[None]:
     """Switch TensorFloat-32 execution on or off inside the block (restored afterwards)."""
-    saved = tf.config.experimental.tensor_float_32_execution_enabled()
-    tf.config.experimental.enable_tensor_float_32_execution(enabled)
-    try:
-        yield
-    finally:
-        tf.config.experimental.enable_tensor_float_32_execution(saved)
+    return backends.current().tf32(enabled)
 
 
 @contextmanager
@@ -61,14 +59,15 @@ def on_device(model: keras.Model, device: str) -> Iterator[keras.Model]:
 
     Raises ``RuntimeError`` with the reason when no GPU is usable.
     """
-    if device == "cpu":
-        with tf.device("/CPU:0"):  # TF would pick a visible GPU by itself
-            yield model
-        return
-    if device != "gpu":
+    if device not in ("cpu", "gpu"):
         raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'gpu'")
-    reason = gpu_unavailable_reason()
+    backend = backends.current()
+    if device == "cpu":
+        with backend.placed(model, "cpu") as placed:
+            yield placed
+        return
+    reason = backend.gpu_unavailable_reason()
     if reason:
         raise RuntimeError(reason)
-    with tf32(False), tf.device("/GPU:0"):
-        yield model
+    with backend.tf32(False), backend.placed(model, "gpu") as placed:
+        yield placed

@@ -2,9 +2,9 @@
 
 Read side by side with ``resnet_torch/models.py`` and ``resnet_paddle/models.py``:
 the same blocks, the same names, in the same order. Functional API, every layer
-named after its canonical module, only ``keras.layers``/``keras.ops`` (no ``tf.*``).
-Known gap: Keras' torch backend rejects the dotted layer names (torch module names can't
-contain '.'), so today the models build on the TensorFlow backend only. Input is NHWC.
+named after its canonical module by :func:`resnet_core.names.keras_layer` (``layer1.0.bn1`` ->
+``layer1_0_bn1``: Keras' torch backend refuses dots), only ``keras.layers``/``keras.ops`` (no
+``tf.*``), so they run on every Keras backend (TensorFlow, JAX, PyTorch). Input is NHWC.
 ``model.config`` is the spec config, as on the PyTorch and Paddle models.
 """
 
@@ -16,11 +16,12 @@ import keras
 from keras import layers
 
 from resnet_core import spec
+from resnet_core.names import keras_layer as _k
 
 
 def _bn(name: str, bn: spec.BatchNormSpec) -> layers.BatchNormalization:
     # Keras' momentum is the weight of the *old* running value: PyTorch 0.1 is Keras 0.9.
-    return layers.BatchNormalization(axis=-1, momentum=bn.keras_paddle_momentum, epsilon=bn.epsilon, name=name)
+    return layers.BatchNormalization(axis=-1, momentum=bn.keras_paddle_momentum, epsilon=bn.epsilon, name=_k(name))
 
 
 def _conv(
@@ -28,28 +29,28 @@ def _conv(
 ):
     if stride > 1 and padding and strided_padding == "explicit":
         # 'same' at stride 2 pads more at the bottom/right than PyTorch's symmetric padding=p.
-        x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
+        x = layers.ZeroPadding2D(padding, name=_k(f"{name}.pad"))(x)
         mode = "valid"
     else:
         # At stride 1 and odd kernels 'same' is exactly the symmetric padding (k-1)/2.
         mode = "same" if padding else "valid"
-    return layers.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=name)(x)
+    return layers.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=_k(name))(x)
 
 
 def _basic_block(x, b: spec.BasicBlockSpec, cfg: spec.ResNet18Config, strided_padding: str):
     identity = x
     out = _conv(x, b.out_channels, 3, b.stride, 1, cfg.conv_bias, f"{b.name}.conv1", strided_padding)
     out = _bn(f"{b.name}.bn1", spec.RESNET_BN)(out)
-    out = layers.ReLU(name=f"{b.name}.relu")(out)
+    out = layers.ReLU(name=_k(f"{b.name}.relu"))(out)
     out = _conv(out, b.out_channels, 3, 1, 1, cfg.conv_bias, f"{b.name}.conv2")
     out = _bn(f"{b.name}.bn2", spec.RESNET_BN)(out)
     if b.projection:
         identity = _conv(x, b.out_channels, 1, b.stride, 0, cfg.shortcut_bias, f"{b.name}.downsample.0")
         if cfg.shortcut_bn:  # d2l's Residual adds its 1x1 conv3 with no BN after it
             identity = _bn(f"{b.name}.downsample.1", spec.RESNET_BN)(identity)
-    out = layers.Add(name=f"{b.name}.add")([out, identity])
+    out = layers.Add(name=_k(f"{b.name}.add"))([out, identity])
     # The block's output layer carries the block's canonical name (a probe point).
-    out = layers.ReLU(name=b.name)(out)
+    out = layers.ReLU(name=_k(b.name))(out)
     return out
 
 
@@ -58,52 +59,52 @@ def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit")
     inputs = keras.Input(shape=(None, None, cfg.in_channels), name="input")
     x = _conv(inputs, 64, st.kernel, st.stride, st.padding, cfg.conv_bias, "conv1", strided_padding)
     x = _bn("bn1", spec.RESNET_BN)(x)
-    x = layers.ReLU(name="relu")(x)
+    x = layers.ReLU(name=_k("relu"))(x)
     if st.maxpool:
         # Zero padding equals PyTorch's -inf padding here: the input is post-ReLU, >= 0.
-        x = layers.ZeroPadding2D(1, name="maxpool.pad")(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
+        x = layers.ZeroPadding2D(1, name=_k("maxpool.pad"))(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="valid", name=_k("maxpool"))(x)
     else:
         # The cifar stem has no max-pool; Identity keeps the layer (and probe) names uniform.
-        x = layers.Identity(name="maxpool")(x)
+        x = layers.Identity(name=_k("maxpool"))(x)
     for b in spec.resnet18_blocks(cfg):
         x = _basic_block(x, b, cfg, strided_padding)
-    x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(cfg.num_classes, name="fc")(x)
+    x = layers.GlobalAveragePooling2D(keepdims=True, name=_k("avgpool"))(x)
+    x = layers.Flatten(name=_k("flatten"))(x)
+    x = layers.Dense(cfg.num_classes, name=_k("fc"))(x)
     return inputs, x
 
 
 def _unit(x, u: spec.UnitSpec):
     res = x
     if u.pool:
-        x = layers.MaxPooling2D(2, name=f"{u.name}.pool")(x)
-        res = layers.Conv2D(u.out_channels, 1, strides=2, padding="valid", name=f"{u.name}.shortcut")(res)
+        x = layers.MaxPooling2D(2, name=_k(f"{u.name}.pool"))(x)
+        res = layers.Conv2D(u.out_channels, 1, strides=2, padding="valid", name=_k(f"{u.name}.shortcut"))(res)
     out = _bn(f"{u.name}.bn1", spec.MINIMODEL_BN)(x)
-    out = layers.ReLU(name=f"{u.name}.relu1")(out)
-    out = layers.Conv2D(u.out_channels, 3, padding="same", name=f"{u.name}.conv1")(out)
+    out = layers.ReLU(name=_k(f"{u.name}.relu1"))(out)
+    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv1"))(out)
     out = _bn(f"{u.name}.bn2", spec.MINIMODEL_BN)(out)
-    out = layers.ReLU(name=f"{u.name}.relu2")(out)
-    out = layers.Conv2D(u.out_channels, 3, padding="same", name=f"{u.name}.conv2")(out)
+    out = layers.ReLU(name=_k(f"{u.name}.relu2"))(out)
+    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv2"))(out)
     # The unit's output layer carries the unit's canonical name (a probe point).
-    out = layers.Add(name=u.name)([out, res])
+    out = layers.Add(name=_k(u.name))([out, res])
     return out
 
 
 def _minimodel_graph(cfg: spec.MiniModelConfig):
     size = spec.MINIMODEL_INPUT_SIZE
     inputs = keras.Input(shape=(size, size, 3), name="input")
-    x = layers.Conv2D(32, 3, padding="same", name="stem.conv")(inputs)
+    x = layers.Conv2D(32, 3, padding="same", name=_k("stem.conv"))(inputs)
     for u in spec.minimodel_units(cfg):
         x = _unit(x, u)
     x = _bn("head.bn", spec.MINIMODEL_BN)(x)
-    x = layers.ReLU(name="head.relu")(x)
-    x = layers.Dropout(spec.MINIMODEL_DROPOUT, name="head.dropout")(x)
-    x = layers.AveragePooling2D(4, name="head.avgpool")(x)
-    x = layers.Flatten(name="head.flatten")(x)
-    x = layers.Dense(cfg.num_classes, name="head.fc")(x)
+    x = layers.ReLU(name=_k("head.relu"))(x)
+    x = layers.Dropout(spec.MINIMODEL_DROPOUT, name=_k("head.dropout"))(x)
+    x = layers.AveragePooling2D(4, name=_k("head.avgpool"))(x)
+    x = layers.Flatten(name=_k("head.flatten"))(x)
+    x = layers.Dense(cfg.num_classes, name=_k("head.fc"))(x)
     if cfg.softmax:
-        x = layers.Softmax(name="head.softmax")(x)
+        x = layers.Softmax(name=_k("head.softmax"))(x)
     return inputs, x
 
 

@@ -38,7 +38,8 @@ def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) 
     cfg = config_of(model)
     spec.check_input_shape(cfg, x.shape, "NCHW")
     points = [p.name for p in spec.probes(cfg)]
-    probe_model = keras.Model(model.inputs[0], [model.get_layer(n).output for n in points] + [model.outputs[0]])
+    outputs = [model.get_layer(names.keras_layer(n)).output for n in points] + [model.outputs[0]]
+    probe_model = keras.Model(model.inputs[0], outputs)
     with dropout_off(model):
         outs = probe_model(names.nchw_to_nhwc(np.asarray(x, dtype=np.float32)), training=training)
     result = {n: names.nhwc_to_nchw(keras.ops.convert_to_numpy(o)) for n, o in zip(points, outs[:-1])}

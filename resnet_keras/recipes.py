@@ -1,6 +1,7 @@
 """A seed recipe trained with Keras' own tools: keras.optimizers, a Keras LearningRateSchedule and a plain loop
-(``tf.GradientTape`` + ``optimizer.apply_gradients``; ``model.fit`` would not let the loop hand back the
-logits of each step nor take the batches from outside).
+(the backend's own gradients through :func:`resnet_keras.backends.value_and_gradients`, then
+``optimizer.apply_gradients``; ``model.fit`` would not let the loop hand back the logits of each step nor
+take the batches from outside).
 
 How the recipe's fields map (see :mod:`resnet_core.recipes` for the conventions):
 
@@ -23,11 +24,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from resnet_core import names, spec
 from resnet_core.recipes import Recipe
 
+from .backends import value_and_gradients
 from .probes import dropout_off
 from .training import _trainable
 from .weights import config_of
@@ -55,7 +56,7 @@ class Trainer:
         else:
             raise ValueError(f"unknown optimizer {recipe.optimizer!r}: expected 'sgd' or 'adam'")
         self.opt.build(self.variables)
-        logits_name = next(p.name for p in spec.probes(cfg) if p.stage == "logits")
+        logits_name = names.keras_layer(next(p.name for p in spec.probes(cfg) if p.stage == "logits"))
         self.logits_model = keras.Model(model.inputs[0], model.get_layer(logits_name).output)
         self.dtype = model.weights[0].dtype
 
@@ -75,10 +76,12 @@ class Trainer:
                     m.assign(m * ratio)
         xt = names.nchw_to_nhwc(np.asarray(x, dtype=self.dtype))
         y = np.asarray(labels, dtype=np.int64)
-        with dropout_off(self.model), tf.GradientTape() as tape:
-            logits = self.logits_model(xt, training=True)
-            loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-        grads = tape.gradient(loss, self.variables)
+
+        def loss_of(logits):
+            return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+        with dropout_off(self.model):
+            loss, logits, grads = value_and_gradients(self.logits_model, xt, loss_of, self.variables)
         if r.weight_decay:
             grads = [g + r.weight_decay * v.value for g, v in zip(grads, self.variables)]
         self.opt.apply_gradients(zip(grads, self.variables))

@@ -4,19 +4,20 @@ The loss is the mean cross-entropy of the logits (the ``logits`` stage layer, so
 MiniModel's optional softmax is bypassed) on integer labels. BatchNorm runs with
 ``training=True`` (batch statistics); dropout is off, because the frameworks draw
 different random masks. Inputs are NCHW, as everywhere in the parity suite, and
-transposed to NHWC here. TensorFlow's GradientTape is used for the gradients: the
-"keras.layers/keras.ops only" rule is for ``models.py``.
+transposed to NHWC here. The gradients come from the backend's own automatic
+differentiation (:func:`resnet_keras.backends.value_and_gradients`), so this runs on every
+Keras backend.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from resnet_core import names, spec
 from resnet_core.training import OPTIMIZERS, check_batch
 
+from .backends import value_and_gradients
 from .probes import dropout_off
 from .weights import config_of, export_weights, variable
 
@@ -30,13 +31,16 @@ def _trainable(model: keras.Model, cfg: spec.Config) -> dict[str, tuple[spec.Par
 def _loss_and_grads(model: keras.Model, cfg: spec.Config, x: np.ndarray, labels: np.ndarray, variables: list):
     """Train-mode forward (dropout off), mean cross-entropy of the logits, and its gradients."""
     y = check_batch(cfg, x, labels)
-    logits_name = next(p.name for p in spec.probes(cfg) if p.stage == "logits")
+    logits_name = names.keras_layer(next(p.name for p in spec.probes(cfg) if p.stage == "logits"))
     logits_model = keras.Model(model.inputs[0], model.get_layer(logits_name).output)
     xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
-    with dropout_off(model), tf.GradientTape() as tape:
-        logits = logits_model(xt, training=True)
-        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-    return loss, tape.gradient(loss, variables)
+
+    def loss(logits):
+        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+    with dropout_off(model):
+        value, _, grads = value_and_gradients(logits_model, xt, loss, variables)
+    return value, grads
 
 
 def gradients(model: keras.Model, x: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:

@@ -21,8 +21,8 @@ def config_of(model: keras.Model) -> spec.Config:
 
 def variable(model: keras.Model, p: spec.ParamSpec) -> keras.Variable:
     """The Keras variable that holds canonical tensor ``p`` (in Keras' layout)."""
-    # Keras layer = canonical module name; variable attribute = the role's Keras slot.
-    return getattr(model.get_layer(p.module), names.ROLES[p.role].keras)
+    # Keras layer = canonical module name by rule (names.keras_layer); variable attribute = the role's Keras slot.
+    return getattr(model.get_layer(names.keras_layer(p.module)), names.ROLES[p.role].keras)
 
 
 def export_weights(model: keras.Model) -> dict[str, np.ndarray]:

@@ -9,7 +9,6 @@ import warnings
 from types import ModuleType
 
 from .. import frameworks, spec
-from ..names import FRAMEWORKS
 from ..parity import structure
 from ..parity.matrix import Matrix, Row, tf32_rows
 from ..parity.report import TABLE_HEAD, merged, row_line, write_report
@@ -21,8 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--framework",
         action="append",
-        choices=list(FRAMEWORKS),
-        help="framework to include (repeatable; default: every installed one; at least two)",
+        choices=list(frameworks.IMPLEMENTATIONS),
+        help="framework to include (repeatable; default: every installed one; at least two); keras-jax and "
+        "keras-torch are Keras on those backends, each in a worker process",
     )
     p.add_argument(
         "--model", action="append", choices=list(spec.MODELS), help="only this model's variants (repeatable)"
@@ -55,8 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _selected(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
-    installed = frameworks.available()
-    fws = [f for f in FRAMEWORKS if f in (args.framework or installed)]
+    installed = frameworks.available(implementations=True)
+    fws = [f for f in frameworks.IMPLEMENTATIONS if f in (args.framework or installed)]
     missing = [f for f in fws if f not in installed]
     if missing:
         raise RuntimeError(f"framework(s) {missing} not installed: pip install 'resnet-parity[all]'")

@@ -137,8 +137,11 @@ class Matrix:
         return self.mods[fw]
 
     def unavailable(self, fw: str) -> str | None:
-        """Why ``fw`` cannot run on this matrix's device, or ``None``."""
-        return self.mod(fw).gpu_unavailable_reason() if self.device == "gpu" else None
+        """Why ``fw`` cannot run on this matrix's device (not installed, no GPU), or ``None``."""
+        reason = frameworks.missing_reason(fw)
+        if reason is None and self.device == "gpu":
+            reason = self.mod(fw).gpu_unavailable_reason()
+        return reason
 
     def _variant_models(self, variant: str) -> dict[tuple[str, str], Any]:
         if variant not in self._models:
@@ -262,7 +265,7 @@ class Matrix:
                     placed,
                     self.input(variant, self.variant(variant).train_size),
                     self.labels(variant),
-                    **optimizer_settings(fw, optimizer),
+                    **optimizer_settings(frameworks.family(fw), optimizer),
                 )
 
         return self._cached(("step", fw, variant, digest, optimizer), run)
@@ -296,7 +299,7 @@ class Matrix:
                 out[p.name] = a - b
                 continue
             inc = a - keep * b
-            if p.role == "bn.running_var" and BN_RUNNING_VAR[fw] == "biased":
+            if p.role == "bn.running_var" and BN_RUNNING_VAR[frameworks.family(fw)] == "biased":
                 inc = inc * (n[p.module] / (n[p.module] - 1))
             out[p.name] = inc
         return out
@@ -311,7 +314,7 @@ class Matrix:
         got = self.probes(b, variant, a, hw, False, tf32)
         mode = "eval forward, TF32 on" if tf32 else "eval forward"
         return compare.compare_probes(
-            cfg, ref, got, tol=FORWARD_TOL, label=f"{mode} {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}"
+            cfg, ref, got, tol=FORWARD_TOL, label=f"{mode} {variant} {hw[0]}x{hw[1]} on {self.device}: {_arrow(pair)}"
         )
 
     def train_forward(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
@@ -325,7 +328,7 @@ class Matrix:
             ref,
             got,
             tol=TRAIN_FORWARD_TOL,
-            label=f"train-mode forward {variant} {hw[0]}x{hw[1]} on {self.device}: {a} -> {b}",
+            label=f"train-mode forward {variant} {hw[0]}x{hw[1]} on {self.device}: {_arrow(pair)}",
         )
 
     def gradient_parity(self, variant: str, pair: tuple[str, str]) -> compare.Comparison:
@@ -341,7 +344,7 @@ class Matrix:
             names=names,
             floor=GRAD_FLOOR_REL * total,
             backward=True,
-            label=f"gradients (float64) {variant} on {self.device}: {a} -> {b}",
+            label=f"gradients (float64) {variant} on {self.device}: {_arrow(pair)}",
         )
 
     def optimizer_parity(self, variant: str, pair: tuple[str, str], optimizer: str) -> compare.Comparison:
@@ -356,7 +359,7 @@ class Matrix:
             names=[p.name for p in spec.param_specs(cfg)],
             backward=True,
             label=f"{optimizer} x{hp['steps']} (float64, updates and BN statistics) {variant} "
-            f"on {self.device}: {a} -> {b}",
+            f"on {self.device}: {_arrow(pair)}",
         )
 
     def level(
@@ -381,6 +384,11 @@ class Matrix:
         if level in OPTIMIZERS:
             return [Row(variant, pair, level, self.device, self.optimizer_parity(variant, pair, level), detail=detail)]
         raise ValueError(f"unknown level {level!r}: expected one of {list(LEVELS[1:])}")
+
+
+def _arrow(pair: tuple[str, str]) -> str:
+    """``a -> b`` with each implementation's label (the Keras backend that ran)."""
+    return f"{frameworks.label(pair[0])} -> {frameworks.label(pair[1])}"
 
 
 def _digest(weights: dict[str, np.ndarray]) -> str:

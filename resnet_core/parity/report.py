@@ -9,6 +9,7 @@ import pathlib
 import sys
 from types import ModuleType
 
+from .. import frameworks
 from ..atomic import write_text_atomic
 from .matrix import Row
 from .settings import PAIRS, TOLERANCES
@@ -59,7 +60,8 @@ def merged(rows: list[Row]) -> list[tuple[Row, bool]]:
 
 
 def direction_label(r: Row, both: bool) -> str:
-    a, b = r.direction
+    """The direction with each implementation's label, so every row says which Keras backend ran."""
+    a, b = (frameworks.label(x) for x in r.direction)
     return f"{a} <-> {b}" if both else f"{a} -> {b}"
 
 
@@ -69,12 +71,12 @@ def row_line(r: Row, both: bool = False) -> str:
     where = r.comparison.first_divergence.name if r.comparison is not None and r.comparison.first_divergence else ""
     note = r.skipped or (f"first diverging: {where}" if where else "")
     return (
-        f"{r.variant:29} {direction_label(r, both):17} {r.level:9} {r.detail:8} {r.device:4} "
+        f"{r.variant:29} {direction_label(r, both):28} {r.level:9} {r.detail:8} {r.device:4} "
         f"{err:>9} {(f'{tol:.0e}' if tol else '-'):>6}  {r.status:4} {note}"
     )
 
 
-TABLE_HEAD = f"{'variant':29} {'direction':17} {'level':9} {'input':8} {'dev':4} {'max error':>9} {'tol':>6}  result"
+TABLE_HEAD = f"{'variant':29} {'direction':28} {'level':9} {'input':8} {'dev':4} {'max error':>9} {'tol':>6}  result"
 
 
 # ----------------------------------------------------------------------------- the written report
@@ -85,6 +87,8 @@ def _versions(mods: dict[str, ModuleType]) -> str:
         "torch": ["torch"],
         "keras": ["keras", "tensorflow-cpu", "tensorflow"],
         "paddle": ["paddlepaddle", "paddlepaddle-gpu"],
+        "keras-jax": ["keras", "jax", "jaxlib"],
+        "keras-torch": ["keras", "torch"],
     }
     out = []
     for fw in mods:
@@ -92,7 +96,7 @@ def _versions(mods: dict[str, ModuleType]) -> str:
         for d in dists[fw]:
             with contextlib.suppress(md.PackageNotFoundError):
                 found.append(f"{d} {md.version(d)}")
-        out.append(", ".join(found) or fw)
+        out.append(f"{frameworks.label(fw)}: " + (", ".join(found) or "?"))
     return "; ".join(out)
 
 
@@ -155,7 +159,9 @@ def _plot(
         ax.set_xticks([i for i, _ in ticks], [s for _, s in ticks], fontsize=7, rotation=90)
         ax.set_ylabel("scaled max-abs error", fontsize=8)
         ax.set_title(
-            f"{variant}: {pair[0]} {arrow} {pair[1]} (dashed: eval tolerance, dotted: train tolerance)", fontsize=9
+            f"{variant}: {frameworks.label(pair[0])} {arrow} {frameworks.label(pair[1])} "
+            "(dashed: eval tolerance, dotted: train tolerance)",
+            fontsize=9,
         )
         ax.legend(fontsize=7, loc="lower center", ncols=3)
         ax.grid(alpha=0.3)

@@ -10,6 +10,7 @@ import itertools
 import math
 from typing import Any
 
+from ..frameworks import WORKERS
 from ..names import FRAMEWORKS
 
 # ----------------------------------------------------------------------------- tolerances
@@ -63,7 +64,12 @@ BN_RUNNING_VAR = {"torch": "unbiased", "keras": "biased", "paddle": "biased"}
 
 LEVELS = ("structure", "eval", "train", "gradients", "sgd", "adam")
 TOLERANCES = {"eval": FORWARD_TOL, "train": TRAIN_FORWARD_TOL, "gradients": GRAD_TOL, "sgd": STEP_TOL, "adam": STEP_TOL}
-PAIRS = tuple(itertools.permutations(FRAMEWORKS, 2))
+# Directions: the six between the frameworks in one process, and each worker implementation (Keras on
+# JAX, Keras on PyTorch) to and from PyTorch and Paddle -- the references that are not Keras.
+PAIRS = (
+    *itertools.permutations(FRAMEWORKS, 2),
+    *((a, b) for w in WORKERS for ref in ("torch", "paddle") for a, b in ((ref, w), (w, ref))),
+)
 
 
 def optimizer_settings(framework: str, optimizer: str) -> dict[str, Any]:

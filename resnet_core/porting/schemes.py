@@ -45,6 +45,7 @@ class Scheme:
     models: tuple[str, ...] = spec.MODELS
     aliases: tuple[str, ...] = ()
     headless: bool = False  # a backbone without the classifier (fc is not in the file)
+    keras_dots: bool = False  # Keras layers named with the canonical module's dots (names.framework_name)
 
 
 # num_batches_tracked: BN's step counter; n_averaged: torchvision's ExponentialMovingAverage counter.
@@ -114,7 +115,20 @@ SCHEMES: tuple[Scheme, ...] = (
         ignore=_PADDLE_IGNORE,
         aliases=("paddle.vision",),
     ),
-    Scheme("keras", "this project's Keras layers (layer/variable, HWIO kernels, Dense [in, out])", "keras", "keras"),
+    Scheme(
+        "keras",
+        "this project's Keras layers (layer1_0_bn1/variable, HWIO kernels, Dense [in, out])",
+        "keras",
+        "keras",
+    ),
+    # Keras files this project wrote before its layer names lost their dots (Keras' torch backend refuses dots).
+    Scheme(
+        "keras-dotted",
+        "this project's Keras layers as named before 2026-11 (layer1.0.bn1/variable)",
+        "keras",
+        "keras",
+        keras_dots=True,
+    ),
     Scheme(
         "pytorch-cifar",
         "kuangliu/pytorch-cifar ResNet18 (shortcut.0/1, linear)",
@@ -237,7 +251,7 @@ def expected_names(scheme: Scheme, cfg: spec.Config) -> dict[str, spec.ParamSpec
             module = AUTO_NAMES[kind] + (f"_{index}" if index else "")
         for pattern, repl in scheme.module_renames:
             module = re.sub(pattern, repl, module)
-        out[names.framework_name(scheme.slots, module, p.role)] = p
+        out[names.framework_name(scheme.slots, module, p.role, keras_dots=scheme.keras_dots)] = p
     return out
 
 

@@ -1,0 +1,295 @@
+"""A framework package in another process: Keras on a backend other than this process' own.
+
+Keras fixes its backend when it is first imported (``KERAS_BACKEND``), so Keras on JAX and Keras on
+PyTorch cannot run beside Keras on TensorFlow in one process. :func:`package` starts one worker
+process per implementation (``python -m resnet_core.remote``, with the implementation's environment)
+the first time it is asked for, keeps it for the life of this process, and returns a
+:class:`RemotePackage`: the :class:`~resnet_core.frameworks.FrameworkPackage` functions, each run in
+the worker. Models stay in the worker; this side holds a :class:`RemoteModel` handle (with the model's
+``config``). Arrays cross as numpy through a socket pair (pickle protocol 5); context managers
+(``on_device``, ``tf32``) are entered and left in the worker. An exception in the worker is raised
+here with its type and message, and the worker's traceback added.
+
+This module imports no framework; the worker imports only its own ``resnet_<framework>`` package.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+import weakref
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+__all__ = ["RemoteError", "RemoteModel", "RemotePackage", "package", "shutdown"]
+
+
+class RemoteError(RuntimeError):
+    """The worker failed in a way that has no exception of its own to raise here (or it died)."""
+
+
+class RemoteModel:
+    """A model that lives in a worker process; ``config`` is its spec config (a copy)."""
+
+    def __init__(self, worker: _Worker, handle: int, config: Any, kind: str) -> None:
+        self.worker, self.handle, self.config, self.kind = worker, handle, config, kind
+        weakref.finalize(self, worker.free, handle)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} #{self.handle} in the {self.worker.impl} worker (pid {self.worker.pid})>"
+
+
+class _Handle:
+    """A worker object as it crosses the socket: its number, its config and its type's name."""
+
+    def __init__(self, handle: int, config: Any, kind: str) -> None:
+        self.handle, self.config, self.kind = handle, config, kind
+
+
+class _Worker:
+    def __init__(self, impl: str, env: dict[str, str]) -> None:
+        self.impl = impl
+        parent, child = socket.socketpair()
+        self._sock = parent
+        # The worker finds this copy of resnet_core first, whatever put it on this process' path.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "resnet_core.remote", str(child.fileno())],
+            env=env,
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the socket carries the results; stderr stays the user's
+        )
+        child.close()
+        self.pid = self._proc.pid
+        self._conn = Connection(os.dup(parent.fileno()))
+        self._lock = threading.Lock()
+        self._freed: list[int] = []
+
+    def start(self, framework: str) -> None:
+        """Ask the worker to import its package now; the reply is read by :meth:`attributes` (the imports overlap)."""
+        self._conn.send(("attributes", framework, (), {}, []))
+
+    def attributes(self) -> dict[str, Any]:
+        with self._lock:
+            return self._reply("import")
+
+    def free(self, handle: int) -> None:
+        self._freed.append(handle)  # sent with the next request (a finalizer must not talk to the socket)
+
+    def request(self, op: str, name: str, args: tuple, kwargs: dict) -> Any:
+        with self._lock:
+            freed, self._freed = self._freed, []
+            try:
+                self._conn.send((op, name, _to_wire(args), _to_wire(kwargs), freed))
+            except OSError as e:
+                raise self._died(name) from e
+            return self._reply(name)
+
+    def _died(self, name: str) -> RemoteError:
+        code = self._proc.poll()
+        return RemoteError(
+            f"the {self.impl} worker process (pid {self.pid}) died"
+            + (f" with exit code {code}" if code is not None else "")
+            + f" during {name}(); its stderr above says why"
+        )
+
+    def _reply(self, name: str) -> Any:
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, OSError) as e:
+            raise self._died(name) from e
+        if status == "ok":
+            return _from_wire(payload, self)
+        exc, kind, message, tb = payload
+        if exc is None:
+            exc = RemoteError(f"{kind}: {message}")
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"raised in the {self.impl} worker process (pid {self.pid}):\n{tb}")
+        raise exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.send(None)
+        with contextlib.suppress(Exception):
+            self._conn.close()
+            self._sock.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def _to_wire(obj: Any) -> Any:
+    if isinstance(obj, RemoteModel):
+        return _Handle(obj.handle, None, obj.kind)
+    if isinstance(obj, tuple):
+        return tuple(_to_wire(o) for o in obj)
+    if isinstance(obj, list):
+        return [_to_wire(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _to_wire(v) for k, v in obj.items()}
+    return obj
+
+
+def _from_wire(obj: Any, worker: _Worker) -> Any:
+    if isinstance(obj, _Handle):
+        return RemoteModel(worker, obj.handle, obj.config, obj.kind)
+    if isinstance(obj, tuple):
+        return tuple(_from_wire(o, worker) for o in obj)
+    return obj
+
+
+class RemotePackage:
+    """``resnet_<framework>`` as it runs in a worker process: the same functions, models as handles."""
+
+    _CONTEXTS = ("on_device", "tf32")
+
+    def __init__(self, impl: str, framework: str, worker: _Worker, attributes: dict[str, Any]) -> None:
+        self.IMPLEMENTATION, self.FRAMEWORK = impl, framework
+        self._worker = worker
+        for k, v in attributes.items():  # BACKEND and the like, read once
+            setattr(self, k, v)
+
+    def __repr__(self) -> str:
+        return f"<resnet_{self.FRAMEWORK} in the {self.IMPLEMENTATION} worker process (pid {self._worker.pid})>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._CONTEXTS:
+            return lambda *args, **kwargs: self._context(name, args, kwargs)
+        return lambda *args, **kwargs: self._worker.request("call", name, args, kwargs)
+
+    @contextlib.contextmanager
+    def _context(self, name: str, args: tuple, kwargs: dict) -> Iterator[Any]:
+        key, value = self._worker.request("enter", name, args, kwargs)
+        try:
+            yield value
+        finally:
+            self._worker.request("exit", "", (key,), {})
+
+    def config_of(self, model: Any) -> Any:
+        if isinstance(model, RemoteModel) and model.config is not None:
+            return model.config
+        return self._worker.request("call", "config_of", (model,), {})
+
+
+_workers: dict[str, tuple[_Worker, RemotePackage | None]] = {}
+_start_lock = threading.Lock()
+
+
+def package(impl: str, framework: str, env: dict[str, str]) -> RemotePackage:
+    """The worker of implementation ``impl`` (started on first use, with ``env``), as a package."""
+    start(impl, env, framework)
+    with _start_lock:
+        worker, pkg = _workers[impl]
+        if pkg is None:
+            pkg = RemotePackage(impl, framework, worker, worker.attributes())
+            _workers[impl] = (worker, pkg)
+        return pkg
+
+
+def start(impl: str, env: dict[str, str], framework: str) -> None:
+    """Start ``impl``'s worker and its imports without waiting for them (several workers import at once)."""
+    with _start_lock:
+        if impl not in _workers:
+            worker = _Worker(impl, env)
+            worker.start(framework)
+            _workers[impl] = (worker, None)
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop every worker process (at exit, or to free their memory)."""
+    with _start_lock:
+        for worker, _ in _workers.values():
+            worker.close()
+        _workers.clear()
+
+
+# --------------------------------------------------------------------------- the worker side
+def _serve(fd: int) -> None:
+    import importlib
+
+    conn = Connection(fd)
+    objects: dict[int, Any] = {}
+    contexts: dict[int, Any] = {}
+    counter = itertools.count(1)
+    mod: Any = None
+
+    def wrap(value: Any) -> Any:
+        config = getattr(value, "config", None)
+        if config is not None and type(value).__module__.split(".")[0] != "resnet_core":
+            handle = next(counter)
+            objects[handle] = value
+            return _Handle(handle, config, type(value).__name__)
+        if isinstance(value, tuple):
+            return tuple(wrap(v) for v in value)
+        return value
+
+    def unwrap(value: Any) -> Any:
+        if isinstance(value, _Handle):
+            return objects[value.handle]
+        if isinstance(value, tuple):
+            return tuple(unwrap(v) for v in value)
+        if isinstance(value, list):
+            return [unwrap(v) for v in value]
+        if isinstance(value, dict):
+            return {k: unwrap(v) for k, v in value.items()}
+        return value
+
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        op, name, args, kwargs, freed = msg
+        for h in freed:
+            objects.pop(h, None)
+        try:
+            if op == "attributes":
+                mod = importlib.import_module(f"resnet_{name}")
+                result: Any = {k: getattr(mod, k) for k in ("BACKEND",) if hasattr(mod, k)}
+            elif op == "call":
+                result = wrap(getattr(mod, name)(*unwrap(args), **unwrap(kwargs)))
+            elif op == "enter":
+                cm = getattr(mod, name)(*unwrap(args), **unwrap(kwargs))
+                key = next(counter)
+                value = cm.__enter__()
+                contexts[key] = cm
+                result = (key, wrap(value))
+            elif op == "exit":
+                contexts.pop(args[0]).__exit__(None, None, None)
+                result = None
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            reply: tuple = ("ok", result)
+        except BaseException as e:  # every failure goes back to the caller
+            try:
+                pickle.loads(pickle.dumps(e))
+                sendable: BaseException | None = e
+            except Exception:
+                sendable = None
+            reply = ("err", (sendable, type(e).__name__, str(e), traceback.format_exc()))
+        conn.send(reply)
+
+
+if __name__ == "__main__":
+    # Through the importable module, so that the classes crossing the socket are resnet_core.remote's, not __main__'s.
+    from resnet_core.remote import _serve as serve
+
+    serve(int(sys.argv[1]))

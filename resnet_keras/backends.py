@@ -1,0 +1,229 @@
+"""What differs between Keras 3's backends, in one place: gradients, GPU presence, TF32, placement.
+
+Keras fixes its backend per process (``KERAS_BACKEND`` before ``import keras``). Everything else in
+this package is written with ``keras.*`` only; the few things Keras has no portable API for are
+here, one small class per backend, chosen once by :func:`current`:
+
+- gradients: a ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` over ``stateless_call`` on
+  JAX, torch autograd on PyTorch -- behind :func:`value_and_gradients`;
+- whether a GPU is usable, and why not;
+- TF32 (TensorFloat-32 matmuls/convolutions on Ampere and later GPUs) on or off;
+- placement on the CPU or the GPU, with the determinism settings each backend offers.
+
+A backend's library is imported only when that backend is the one Keras runs on, so Keras on JAX
+needs no TensorFlow, and Keras on PyTorch neither.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import keras
+
+Loss = Callable[[Any], Any]
+
+
+class TensorFlowBackend:
+    name = "tensorflow"
+
+    def value_and_gradients(self, model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            out = model(inputs, training=True)
+            value = loss(out)
+        return value, out, tape.gradient(value, list(variables))
+
+    def gpu_unavailable_reason(self) -> str | None:
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            built = "built with CUDA" if tf.test.is_built_with_cuda() else "a CPU-only build"
+            return f"TensorFlow sees no GPU ({built})"
+        return None
+
+    def tf32_enabled(self) -> bool:
+        import tensorflow as tf
+
+        return bool(tf.config.experimental.tensor_float_32_execution_enabled())
+
+    @contextmanager
+    def tf32(self, enabled: bool) -> Iterator[None]:
+        import tensorflow as tf
+
+        saved = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(enabled)
+        try:
+            yield
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(saved)
+
+    @contextmanager
+    def placed(self, model: keras.Model, device: str) -> Iterator[keras.Model]:
+        import tensorflow as tf
+
+        # TF places each op where its inputs are, a visible GPU first, whatever device the variables were
+        # made on; a device scope decides. Determinism on the GPU: TF_DETERMINISTIC_OPS=1 (see ENVIRONMENT).
+        with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
+            yield model
+
+
+class JaxBackend:
+    name = "jax"
+
+    def value_and_gradients(self, model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple:
+        import jax
+
+        trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
+        index = {id(v): i for i, v in enumerate(trainable)}
+
+        def f(tv, ntv):
+            out, ntv = model.stateless_call(tv, ntv, inputs, training=True)
+            return loss(out), (out, ntv)
+
+        (value, (out, updated)), grads = jax.value_and_grad(f, has_aux=True)(
+            [v.value for v in trainable], [v.value for v in non_trainable]
+        )
+        for v, a in zip(non_trainable, updated):  # BN moving statistics, as a stateful call leaves them
+            v.assign(a)
+        return value, out, [grads[index[id(v)]] for v in variables]
+
+    def gpu_unavailable_reason(self) -> str | None:
+        import jax
+
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            platforms = ", ".join(sorted({d.platform for d in jax.devices()}))
+            return f"JAX sees no GPU (jaxlib {jax.__version__}: {platforms} only)"
+        return None
+
+    def tf32_enabled(self) -> bool:
+        import jax
+
+        # None ("default") is TF32 on Ampere and later GPUs
+        return jax.config.jax_default_matmul_precision in (None, "default", "tensorfloat32", "bfloat16_3x")
+
+    @contextmanager
+    def tf32(self, enabled: bool) -> Iterator[None]:
+        import jax
+
+        # JAX's float32 matmuls and convolutions on a GPU run at the "default" precision, which is TF32 on
+        # Ampere and later; "highest" is full float32.
+        saved = jax.config.jax_default_matmul_precision
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+        try:
+            yield
+        finally:
+            jax.config.update("jax_default_matmul_precision", saved)
+
+    def _device(self, device: str):
+        import jax
+
+        return jax.devices("gpu" if device == "gpu" else "cpu")[0]
+
+    @contextmanager
+    def placed(self, model: keras.Model, device: str) -> Iterator[keras.Model]:
+        import jax
+
+        # Arrays stay where they were made; a model made elsewhere is moved, variable by variable.
+        # Determinism on the GPU: XLA_FLAGS=--xla_gpu_deterministic_ops=true before jax loads.
+        dev = self._device(device)
+        for v in model.variables:
+            if dev not in v.value.devices():
+                v.assign(jax.device_put(v.value, dev))
+        with jax.default_device(dev):
+            yield model
+
+
+class TorchBackend:
+    name = "torch"
+
+    def value_and_gradients(self, model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple:
+        import torch
+
+        out = model(inputs, training=True)
+        value = loss(out)
+        return value, out.detach(), list(torch.autograd.grad(value, [v.value for v in variables]))
+
+    def gpu_unavailable_reason(self) -> str | None:
+        import torch
+
+        if not torch.cuda.is_available():
+            cuda = torch.version.cuda
+            build = "a CPU-only build" if cuda is None else f"CUDA {cuda}, no device visible"
+            return f"PyTorch (Keras' torch backend) sees no CUDA GPU ({build})"
+        return None
+
+    def tf32_enabled(self) -> bool:
+        import torch
+
+        return bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+
+    @contextmanager
+    def tf32(self, enabled: bool) -> Iterator[None]:
+        import torch
+
+        switches = [(torch.backends.cuda.matmul, "allow_tf32"), (torch.backends.cudnn, "allow_tf32")]
+        saved = [getattr(o, a) for o, a in switches]
+        for o, a in switches:
+            setattr(o, a, enabled)
+        try:
+            yield
+        finally:
+            for (o, a), s in zip(switches, saved):
+                setattr(o, a, s)
+
+    @contextmanager
+    def placed(self, model: keras.Model, device: str) -> Iterator[keras.Model]:
+        import torch
+
+        target = torch.device("cuda" if device == "gpu" else "cpu")
+        for v in model.variables:
+            if v.value.device != target:
+                v.value.data = v.value.data.to(target)
+        saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        # cuDNN: deterministic kernels, no autotuning (it may pick a different algorithm run to run).
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            with keras.device("cuda" if device == "gpu" else "cpu"):
+                yield model
+        finally:
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+
+BACKENDS = {b.name: b for b in (TensorFlowBackend(), JaxBackend(), TorchBackend())}
+
+
+def current() -> TensorFlowBackend | JaxBackend | TorchBackend:
+    """The backend Keras runs on in this process."""
+    name = keras.backend.backend()
+    if name not in BACKENDS:
+        raise RuntimeError(f"Keras runs on the {name!r} backend; these models support {sorted(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def value_and_gradients(model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple[Any, Any, list]:
+    """``loss(model(inputs, training=True))``, the model's output, and the loss' gradients w.r.t. ``variables``.
+
+    Through the backend's own automatic differentiation; the model's non-trainable variables (BN
+    moving statistics) end as a stateful training call leaves them, on every backend.
+    """
+    return current().value_and_gradients(model, inputs, loss, variables)
+
+
+def x64_unavailable_reason() -> str | None:
+    """Why float64 cannot be computed on this backend, or ``None`` (JAX computes float32 unless x64 is on)."""
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        return (
+            "JAX computes float64 as float32 unless x64 is enabled: set JAX_ENABLE_X64=1 before jax is imported "
+            f"(it is {os.environ.get('JAX_ENABLE_X64', 'unset')!r} here)"
+        )
+    return None
