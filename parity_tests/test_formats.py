@@ -282,14 +282,6 @@ def test_a_torchscript_archive_asking_for_code_is_refused(tmp_path, capsys):
     assert "TorchScript archive" in err and "os.system" in err and "nothing was executed" in err
 
 
-def test_paddle_inference_export_says_how_to_get_a_state_dict(tmp_path, capsys):
-    """The message depends on the extension only (the file is not parsed), so any bytes will do."""
-    (tmp_path / "inference.pdiparams").write_bytes(b"\0" * 64)
-    assert cli.main(["inspect", str(tmp_path / "inference.pdiparams")]) == 2
-    err = capsys.readouterr().err
-    assert "paddle.jit.save" in err and "paddle.jit.load(prefix)" in err and "state_dict()" in err
-
-
 # --------------------------------------------------------------------------- errors
 def test_no_scheme_fits_names_the_closest_by_share_and_the_misfits(tmp_path, capsys):
     """A torchvision file whose layer4 is renamed: torchvision's scheme is closest, by the share that fit."""

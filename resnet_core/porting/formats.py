@@ -39,7 +39,7 @@ FORMATS: tuple[Format, ...] = (
     Format("paddle", (".pdparams",), "paddle", "Paddle state dict"),
     # What the Keras tutorial's own code writes (model.save("cifar10model.h5")).
     Format("keras-h5", (".h5", ".hdf5"), "keras", "legacy Keras HDF5 model", writable=False),
-    # paddle.jit.save's parameters (names are in the program file beside it): read only, with advice.
+    # paddle.jit.save's parameters, named from the program file beside it (.json or .pdmodel): read only.
     Format("paddle-inference", (".pdiparams",), "paddle", "Paddle inference export (paddle.jit.save)", False),
     # A save_pretrained folder: config.json + model.safetensors (or pytorch_model.bin). Named by a
     # folder, not an extension (see :func:`format_of`).
