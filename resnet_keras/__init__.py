@@ -8,6 +8,7 @@ The package provides :class:`resnet_core.frameworks.FrameworkPackage` at its top
 - ``training``: gradients and optimizer steps
 - ``device``: dtype copies, CPU/GPU placement, TF32
 - ``io``: ``load``/``save`` of any supported weights file
+- ``hub``: keras-hub's ResNet-18 rebuilt to write its ``.weights.h5`` (``resnet-parity convert --to keras-hub``)
 """
 
 from resnet_core.runtime import prepare_keras, quiet_start_up
