@@ -285,12 +285,25 @@ def _layers(prog: Program) -> list[_Layer]:
             bias = bias_after(op.outputs[0])
             if bias:
                 layer.params["bias"], layer.output = bias
-        elif op.name in ("add", "reshape") and any(v in claimed for v in params):
-            continue  # a bias claimed above
-        else:
-            continue  # reported below, with every other unclaimed parameter
+        else:  # a conv's or linear's bias (claimed with it), or a use reported below as unclaimed
+            continue
+        shared = [prog.params[v][0] for v in layer.params.values() if v in claimed]
+        if shared:
+            raise PaddleInferenceError(
+                f"parameter(s) {', '.join(shared)} are used by more than one layer: expected a ResNet-18 or "
+                f"MiniModel program, where every layer has its own"
+            )
         claimed.update(layer.params.values())
         layers.append(layer)
+    # each parameter feeds its layer's op only (a bias: through its reshape, into the add)
+    for layer in layers:
+        for slot, v in layer.params.items():
+            for op in consumers.get(v, []):
+                if op.index != layer.op and not (slot == "bias" and op.name in ("add", "reshape")):
+                    raise PaddleInferenceError(
+                        f"parameter {prog.params[v][0]} ({layer.kind} {slot}) is also read by a {op.name} op: "
+                        f"expected a ResNet-18 or MiniModel program, where it feeds its layer only"
+                    )
     unclaimed = [v for v in prog.params if v not in claimed]
     if unclaimed:
         uses = sorted({op.name for v in unclaimed for op in consumers.get(v, [])}) or ["no op"]
