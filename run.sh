@@ -25,6 +25,7 @@ if [ ! -f "$stamp" ]; then
   start=$(date +%s)
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all,test]" -c constraints/ci.txt >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r constraints/keras-hub.txt >&2  # tests only
   rm -f "$VENV"/.installed-*
   touch "$stamp"
   echo "run.sh: installed in $(( $(date +%s) - start )) s" >&2

@@ -1,4 +1,4 @@
-"""The checkpoints people have: Hugging Face transformers, keras-hub, training checkpoints, TorchScript.
+"""The checkpoints people have: Hugging Face transformers, training checkpoints, TorchScript.
 
 Hugging Face files are written by transformers itself (installed here: it needs no other
 torch) from a ``ResNetForImageClassification`` built with ResNet-18's config and random
@@ -7,10 +7,9 @@ weights and BN statistics, and the folders this project writes are loaded back w
 the source library's own forward pass: the stem, every stage, the pooled features and the
 logits, within ``settings.FORWARD_TOL``.
 
-keras-hub does not install beside tensorflow-cpu 2.21 (``pip install --dry-run keras-hub``
-pulls the full ``tensorflow`` and ``tensorflow-text``), timm and torchvision do not install
-beside the local torch 2.13 CPU build, and Lightning is not installed: their files are
-written here following their sources, as each test says.
+timm and torchvision do not install beside the local torch 2.13 CPU build, and Lightning is
+not installed: their files are written here following their sources, as each test says.
+keras-hub's files are written and loaded by the real keras-hub in ``test_keras_hub.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from resnet_core.parity import compare, settings
 from resnet_core.weights import random_input, random_weights
 
 from .helpers import require
-from .test_third_party import randomize_keras, randomize_torch, torchvision_resnet18
+from .test_third_party import randomize_torch, torchvision_resnet18
 
 torch = pytest.importorskip(
     "torch", reason="the HF, torchvision, timm, Lightning and TorchScript files are written with PyTorch"
@@ -170,73 +169,6 @@ def test_a_cifar_stem_is_not_written_as_a_hugging_face_folder(tmp_path, capsys):
     assert not (tmp_path / "hf").exists()
 
 
-# --------------------------------------------------------------------------- keras-hub (following its source)
-def keras_hub_resnet18(num_classes: int | None):
-    """keras-hub's ResNetBackbone(block_type="basic_block", ResNet-18 arguments) [+ classifier head], rebuilt.
-
-    Follows keras_hub/src/models/resnet/resnet_backbone.py (layer names, manual
-    ZeroPadding2D + valid convs for stride 2, BN epsilon 1e-5) and
-    resnet_image_classifier.py (GlobalAveragePooling2D + Dense ``predictions``):
-    keras-hub itself does not install beside tensorflow-cpu here.
-    """
-    import keras
-    from keras import layers
-
-    def bn(name):
-        return layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
-
-    inp = layers.Input((None, None, 3))
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(inp)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=False, padding="valid", name="conv1_conv")(x)
-    x = layers.Activation("relu", name="conv1_relu")(bn("conv1_bn")(x))
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(layers.ZeroPadding2D(1, name="pool1_pad")(x))
-    for s, (filters, stride) in enumerate([(64, 1), (128, 2), (256, 2), (512, 2)]):
-        for b in range(2):
-            name, st = f"stack{s}_block{b}", stride if b == 0 else 1
-            shortcut = x
-            if b == 0 and s > 0:
-                shortcut = layers.Conv2D(filters, 1, strides=st, use_bias=False, name=f"{name}_0_conv")(x)
-                shortcut = bn(f"{name}_0_bn")(shortcut)
-            y = layers.ZeroPadding2D(1, name=f"{name}_1_pad")(x) if st > 1 else x
-            y = layers.Conv2D(
-                filters, 3, strides=st, padding="valid" if st > 1 else "same", use_bias=False, name=f"{name}_1_conv"
-            )(y)
-            y = layers.Activation("relu", name=f"{name}_1_relu")(bn(f"{name}_1_bn")(y))
-            y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
-            y = layers.Add(name=f"{name}_add")([shortcut, bn(f"{name}_2_bn")(y)])
-            x = layers.Activation("relu", name=f"{name}_out")(y)
-    if num_classes is not None:
-        x = layers.GlobalAveragePooling2D(name="pooler")(x)
-        x = layers.Dense(num_classes, name="predictions")(x)
-    model = keras.Model(inp, x)
-    randomize_keras(model, seed=31)
-    return model
-
-
-@pytest.mark.parametrize("fw", ["torch", "keras", "paddle"])
-def test_keras_hub_classifier_ports_to_every_framework(fw, tmp_path):
-    require("keras")
-    model = keras_hub_resnet18(num_classes=6)
-    src = tmp_path / "resnet18.weights.h5"
-    model.save_weights(src)
-    got, source = _ported_probes(src, fw, tmp_path)
-    assert source.scheme == "keras-hub" and source.config.num_classes == 6
-    x = _x(source.config)
-    _assert_close("logits", np.asarray(model(x.transpose(0, 2, 3, 1), training=False)), got["output"])
-
-
-def test_keras_hub_backbone_ports_its_features(tmp_path):
-    require("keras")
-    model = keras_hub_resnet18(num_classes=None)
-    src = tmp_path / "backbone.weights.h5"
-    model.save_weights(src)
-    got, source = _ported_probes(src, "torch", tmp_path)
-    assert source.scheme == "keras-hub-backbone"
-    x = _x(source.config)
-    features = np.asarray(model(x.transpose(0, 2, 3, 1), training=False)).transpose(0, 3, 1, 2)
-    _assert_close("layer4", features, got["layer4.1"])
-
-
 # --------------------------------------------------------------------------- training checkpoints
 def _torchvision_model(seed: int):
     model = torchvision_resnet18(num_classes=10)
@@ -348,14 +280,6 @@ def test_a_torchscript_archive_asking_for_code_is_refused(tmp_path, capsys):
     assert cli.main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert "TorchScript archive" in err and "os.system" in err and "nothing was executed" in err
-
-
-def test_paddle_inference_export_says_how_to_get_a_state_dict(tmp_path, capsys):
-    """The message depends on the extension only (the file is not parsed), so any bytes will do."""
-    (tmp_path / "inference.pdiparams").write_bytes(b"\0" * 64)
-    assert cli.main(["inspect", str(tmp_path / "inference.pdiparams")]) == 2
-    err = capsys.readouterr().err
-    assert "paddle.jit.save" in err and "paddle.jit.load(prefix)" in err and "state_dict()" in err
 
 
 # --------------------------------------------------------------------------- errors

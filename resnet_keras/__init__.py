@@ -9,6 +9,7 @@ The package provides :class:`resnet_core.frameworks.FrameworkPackage` at its top
 - ``device``: dtype copies, CPU/GPU placement, TF32
 - ``backends``: what differs between Keras' backends (gradients, GPU, TF32, placement)
 - ``io``: ``load``/``save`` of any supported weights file
+- ``hub``: keras-hub's ResNet-18 rebuilt to write its ``.weights.h5`` (``resnet-parity convert --to keras-hub``)
 """
 
 from resnet_core.runtime import prepare_keras, quiet_start_up

@@ -41,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to",
         choices=[f.key for f in FORMATS if f.writable],
-        help="the format of DST, where its name does not say it (hf: a Hugging Face folder at DST)",
+        help="the format of DST, where its name does not say it (hf: a Hugging Face folder at DST; keras-hub, "
+        "keras-hub-backbone: a .weights.h5 that keras-hub's ResNetImageClassifier / ResNetBackbone, built with "
+        "the ResNet-18 arguments, loads with load_weights; the backbone file leaves the classifier out)",
     )
     p.add_argument("--num-classes", type=int, help="classes of the new zero classifier of a backbone-only SRC")
     add_source_options(p)
@@ -50,13 +52,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.verify and args.to == "keras-hub-backbone":
+        raise porting.ConvertError(
+            "--verify compares the logits, and a keras-hub-backbone file holds no classifier: "
+            "convert with --to keras-hub to verify the whole network"
+        )
     overrides = {"num_classes": args.num_classes} if args.num_classes else None
     source, fmt = porting.convert(
         args.src, args.dst, names=args.names, model=args.model, overwrite=args.force, to=args.to, ema=args.ema,
         overrides=overrides,
     )  # fmt: skip
     print("\n".join(describe_source(source)))
-    print(f"wrote {args.dst} ({fmt.label}): {len(source.weights)} tensors")
+    if fmt.key == "keras-hub-backbone":
+        print(f"wrote {args.dst} ({fmt.label}): {len(source.weights) - 2} tensors; the classifier (fc) left out")
+    else:
+        print(f"wrote {args.dst} ({fmt.label}): {len(source.weights)} tensors")
     if args.verify:
         from resnet_core.parity.verify import verify
 

@@ -3,8 +3,9 @@
 Supported files, by extension (:data:`FORMATS`; docs/formats.md lists each with the library
 version it was tested against): the canonical ``.safetensors`` checkpoint, ``.pt``/``.pth``/``.bin``
 (PyTorch state dicts, training checkpoints and TorchScript archives), a Hugging Face transformers
-folder, ``.weights.h5`` and ``.keras`` (Keras 3, keras-hub), ``.pdparams`` (Paddle), and, read
-only, ``.pth.tar``/``.ckpt`` training checkpoints and the legacy Keras ``.h5`` model.
+folder, ``.weights.h5`` and ``.keras`` (Keras 3, keras-hub; keras-hub's ``.weights.h5`` is written with
+``--to keras-hub``), ``.pdparams`` (Paddle), and, read only, ``.pth.tar``/``.ckpt`` training checkpoints,
+``paddle.jit.save`` exports (``.pdiparams`` beside their program) and the legacy Keras ``.h5`` model.
 
 Modules, from the bottom up:
 
@@ -12,7 +13,10 @@ Modules, from the bottom up:
 * :mod:`.canonical`: the safetensors container (numpy only) and the canonical checkpoint's metadata.
 * :mod:`.readers`: each format -> its tensors as stored (:class:`RawFile`); refuses pickles that carry code.
 * :mod:`.torchscript`: a TorchScript archive's parameters, read without running its program.
+* :mod:`.paddle_inference`: a ``paddle.jit.save`` export's parameters, parsed with numpy and named from
+  its program's data flow (never run).
 * :mod:`.hf`: the Hugging Face ``save_pretrained`` folder, read and written without transformers.
+* :mod:`.keras_hub`: keras-hub's ResNet-18 arguments and its layer names; ``resnet_keras.hub`` writes the file.
 * :mod:`.schemes`: naming schemes as data, detection, config inference.
 * :mod:`.pipeline`: :func:`read` (raw -> scheme -> canonical -> config -> validated :class:`Source`),
   :func:`write`, :func:`convert`.

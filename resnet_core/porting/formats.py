@@ -31,11 +31,15 @@ FORMATS: tuple[Format, ...] = (
     # What training scripts save: timm's train.py (.pth.tar), Lightning (.ckpt); read only.
     Format("torch-checkpoint", (".pth.tar", ".ckpt", ".tar"), "torch", "PyTorch training checkpoint", False),
     Format("keras-weights", (".weights.h5",), "keras", "Keras weights file"),
+    # keras-hub's ResNet-18 weights: a .weights.h5 too (read as "keras-weights", the scheme tells them
+    # apart), so written only when named by --to; keras_hub.py has the arguments its model is built with.
+    Format("keras-hub", (".weights.h5",), "keras", "keras-hub ResNetImageClassifier weights file"),
+    Format("keras-hub-backbone", (".weights.h5",), "keras", "keras-hub ResNetBackbone weights file"),
     Format("keras", (".keras",), "keras", "Keras model archive"),
     Format("paddle", (".pdparams",), "paddle", "Paddle state dict"),
     # What the Keras tutorial's own code writes (model.save("cifar10model.h5")).
     Format("keras-h5", (".h5", ".hdf5"), "keras", "legacy Keras HDF5 model", writable=False),
-    # paddle.jit.save's parameters (names are in the program file beside it): read only, with advice.
+    # paddle.jit.save's parameters, named from the program file beside it (.json or .pdmodel): read only.
     Format("paddle-inference", (".pdiparams",), "paddle", "Paddle inference export (paddle.jit.save)", False),
     # A save_pretrained folder: config.json + model.safetensors (or pytorch_model.bin). Named by a
     # folder, not an extension (see :func:`format_of`).
@@ -47,7 +51,7 @@ HF_FOLDER = FORMATS[-1]
 
 def suffix_list(writable: bool) -> str:
     """The extensions that can be read (``writable=False``) or written, for messages and help texts."""
-    exts = [s for f in FORMATS if f.writable or not writable for s in f.suffixes if s != "/"]
+    exts = list(dict.fromkeys(s for f in FORMATS if f.writable or not writable for s in f.suffixes if s != "/"))
     return ", ".join(exts) + ", or a Hugging Face folder"
 
 
@@ -66,7 +70,11 @@ def is_folder_target(path: str | os.PathLike) -> bool:
 
 
 def format_of(path: str | os.PathLike, *, writing: bool = False) -> Format:
-    """The format named by ``path``: a folder is a Hugging Face folder, else the longest matching extension."""
+    """The format named by ``path``: a folder is a Hugging Face folder, else the longest matching extension.
+
+    Formats sharing an extension (``.weights.h5``: Keras, keras-hub) resolve to the first in :data:`FORMATS`;
+    the others are named by ``--to``.
+    """
     if is_folder_target(path):
         return HF_FOLDER
     name = os.path.basename(os.fspath(path)).lower()
@@ -94,7 +102,7 @@ def save_format(path: str | os.PathLike, framework: str) -> Format:
             f"{os.fspath(path)}: a Hugging Face folder is written by `resnet-parity convert SRC FOLDER/`"
         )
     if fmt.framework not in (None, framework):
-        mine = [s for f in FORMATS if f.framework == framework and f.writable for s in f.suffixes]
+        mine = list(dict.fromkeys(s for f in FORMATS if f.framework == framework and f.writable for s in f.suffixes))
         raise ConvertError(
             f"a {framework} model saves to .safetensors or {'/'.join(mine)}; {os.fspath(path)} is a {fmt.label}: "
             f"load the weights into resnet_{fmt.framework} or use `resnet-parity convert`"

@@ -14,6 +14,7 @@ package) go down into a framework, through its public interface (``build``,
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import numpy as np
 
 from .. import frameworks, spec
 from ..weights import check_weights
-from . import canonical, hf, schemes
+from . import canonical, hf, keras_hub, schemes
 from .formats import FORMATS, ConvertError, Format, by_key, format_of
 from .readers import RawFile, read_raw
 
@@ -52,6 +53,7 @@ class Source:
         return self.raw.metadata.get("framework") or self.raw.format.framework or "unknown"
 
 
+KERAS_HUB = ("keras-hub", "keras-hub-backbone")  # named by --to only: their extension is Keras' .weights.h5
 HEADLESS_CLASSES = 1000  # ImageNet's, what a backbone is pretrained for
 
 
@@ -147,7 +149,10 @@ def write(
 
     A native format is written by building the framework's model, loading the
     weights strictly and saving it with the framework's own API, so the file
-    loads back with that framework's plain calls. The weights are validated first:
+    loads back with that framework's plain calls. ``to="keras-hub"`` (or
+    ``"keras-hub-backbone"``) writes the ``.weights.h5`` that keras-hub's
+    ``ResNetImageClassifier`` (``ResNetBackbone``) built with
+    :data:`.keras_hub.BACKBONE_ARGS` loads, through ``resnet_keras.hub``. The weights are validated first:
     a bad set imports no framework and creates no file.
     """
     path = os.fspath(path)
@@ -157,6 +162,12 @@ def write(
         hf.write_folder(path, cfg, checked, labels=labels, overwrite=overwrite)
         return fmt
     _refuse_existing(path, overwrite)
+    if fmt.key in KERAS_HUB:  # Keras writes it, from keras-hub's graph rebuilt in resnet_keras.hub
+        keras_hub.check_writable(cfg)  # before importing Keras
+        frameworks.get("keras")  # the package's start-up (import order, quiet TensorFlow), or why it is missing
+        hub = importlib.import_module("resnet_keras.hub")
+        hub.save(path, cfg, checked, backbone=fmt.key == "keras-hub-backbone", overwrite=overwrite)
+        return fmt
     if fmt.framework is None:
         canonical.write(path, cfg, checked, framework, overwrite=overwrite)
         return fmt
@@ -176,7 +187,7 @@ def target_format(path: str, to: str | None) -> Format:
         raise ConvertError(f"{fmt.label} files are read only; --to takes {[f.key for f in FORMATS if f.writable]}")
     if fmt.key != "hf":
         named = format_of(path, writing=True)  # an extension that contradicts --to is a mistake
-        if named.key != fmt.key:
+        if named.suffixes != fmt.suffixes:
             raise ConvertError(f"--to {to} but {path} names a {named.label}: use a {'/'.join(fmt.suffixes)} name")
     return fmt
 

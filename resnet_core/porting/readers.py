@@ -17,6 +17,7 @@ import json
 import os
 import pickle
 import re
+import struct
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import spec
-from . import canonical, torchscript
+from . import canonical, paddle_inference, torchscript
 from .formats import ConvertError, Format, format_of
 
 
@@ -324,20 +325,29 @@ def _read_keras_legacy(path: str, fmt: Format) -> RawFile:
     return RawFile(fmt, tensors)
 
 
-def _refuse_paddle_inference(path: str, fmt: Format) -> RawFile:
-    raise ConvertError(
-        f"{path} is a {fmt.label}: the .pdiparams file holds the parameters in the order of the program "
-        f"file beside it (.json or .pdmodel), without their names, so it cannot be read on its own. "
-        f"In Python: layer = paddle.jit.load(prefix); paddle.save(layer.state_dict(), 'weights.pdparams'), "
-        f"then convert the .pdparams file"
-    )
+_STATE_DICT_ADVICE = (
+    "if you trust the export: layer = paddle.jit.load(prefix); paddle.save(layer.state_dict(), 'weights.pdparams'), "
+    "then convert the .pdparams file"
+)
+
+
+def _read_paddle_inference(path: str, fmt: Format) -> RawFile:
+    """A ``paddle.jit.save`` export: parameters parsed with numpy, named by the program beside it (never run)."""
+    try:
+        named, _ = paddle_inference.read_export(path)
+    except paddle_inference.PaddleInferenceError as e:
+        msg = f"cannot read {path} as a {fmt.label}: {e}; nothing was executed. {_STATE_DICT_ADVICE}"
+        raise ConvertError(msg) from None
+    except (OSError, struct.error, ValueError) as e:
+        raise _corrupted(path, fmt, e) from None
+    return RawFile(fmt, named.tensors, notes=named.notes, config=named.config, stored_dtypes=named.stored_dtypes)
 
 
 _READERS: dict[str, Callable[[str, Format], RawFile]] = {
     "safetensors": _read_safetensors,
     "torch": _read_torch,
     "torch-checkpoint": _read_torch,
-    "paddle-inference": _refuse_paddle_inference,
+    "paddle-inference": _read_paddle_inference,
     "paddle": _read_paddle,
     "keras-weights": _read_keras_weights,
     "keras": _read_keras_archive,
