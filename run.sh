@@ -17,14 +17,14 @@ pick_python() {
   exit 2
 }
 
-stamp="$VENV/.installed-$(cat pyproject.toml constraints/ci.txt | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$(cat pyproject.toml constraints/ci.txt constraints/keras-hub.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   py="$(pick_python)"
   [ -x "$VENV/bin/python" ] || { echo "run.sh: creating $VENV with $py" >&2; "$py" -m venv "$VENV"; }
-  echo "run.sh: installing the versions in constraints/ci.txt (torch 2.13.0 CPU, tensorflow-cpu 2.21.0, keras 3.15.1, paddlepaddle 3.3.1) into $VENV (about 90 s on first use)" >&2
+  echo "run.sh: installing the versions in constraints/ci.txt (torch 2.13.0 CPU, tensorflow-cpu 2.21.0, keras 3.15.1, jax 0.10.2 CPU, paddlepaddle 3.3.1) into $VENV (about 90 s on first use)" >&2
   start=$(date +%s)
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all,test]" -c constraints/ci.txt >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all,jax,test]" -c constraints/ci.txt >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r constraints/keras-hub.txt >&2  # tests only
   rm -f "$VENV"/.installed-*
   touch "$stamp"
