@@ -49,13 +49,16 @@ class Worker:
     backend: str
     env: tuple[tuple[str, str], ...] = ()  # set in the worker's environment (a user's own value wins)
     extra: str = ""  # pip extra that installs it
+    # functions of the package (dotted paths under it) the worker calls once after importing it
+    setup: tuple[str, ...] = ("backends.keep_float64",)
 
 
 WORKERS = {
     w.id: w
     for w in (
         # JAX computes float64 as float32 unless x64 is on (the gradient levels run in float64); XLA's
-        # deterministic GPU kernels (no effect on the CPU).
+        # deterministic GPU kernels (no effect on the CPU). Both workers keep float64 in Keras' promotion
+        # (setup: resnet_keras.backends.keep_float64), which maps it to float32 outside TensorFlow.
         Worker(
             "keras-jax",
             "keras",
@@ -177,7 +180,7 @@ def get(framework: str) -> FrameworkPackage:
         from . import remote
 
         w = WORKERS[framework]
-        return remote.package(framework, w.framework, worker_env(w))  # type: ignore[return-value]
+        return remote.package(framework, w.framework, worker_env(w), w.setup)  # type: ignore[return-value]
     return importlib.import_module(f"resnet_{framework}")  # type: ignore[return-value]
 
 
@@ -199,6 +202,6 @@ def load_all(frameworks: list[str] | tuple[str, ...] | None = None) -> dict[str,
         if f in WORKERS and missing_reason(f) is None:  # their imports run while this process imports its own
             from . import remote
 
-            remote.start(f, worker_env(WORKERS[f]), WORKERS[f].framework)
+            remote.start(f, worker_env(WORKERS[f]), WORKERS[f].framework, WORKERS[f].setup)
     mods = {f: get(f) for f in (*SAFE_ORDER, *WORKERS) if f in wanted}
     return {f: mods[f] for f in IMPLEMENTATIONS if f in mods}

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-__all__ = ["RemoteError", "RemoteModel", "RemotePackage", "package", "shutdown"]
+__all__ = ["RemoteError", "RemoteModel", "RemotePackage", "package", "shutdown", "start", "stop"]
 
 
 class RemoteError(RuntimeError):
@@ -76,9 +76,9 @@ class _Worker:
         self._lock = threading.Lock()
         self._freed: list[int] = []
 
-    def start(self, framework: str) -> None:
+    def start(self, framework: str, setup: tuple[str, ...]) -> None:
         """Ask the worker to import its package now; the reply is read by :meth:`attributes` (the imports overlap)."""
-        self._conn.send(("attributes", framework, (), {}, []))
+        self._conn.send(("attributes", framework, setup, {}, []))
 
     def attributes(self) -> dict[str, Any]:
         with self._lock:
@@ -165,6 +165,11 @@ class RemotePackage:
     def __repr__(self) -> str:
         return f"<resnet_{self.FRAMEWORK} in the {self.IMPLEMENTATION} worker process (pid {self._worker.pid})>"
 
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self._worker.pid
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -190,9 +195,12 @@ _workers: dict[str, tuple[_Worker, RemotePackage | None]] = {}
 _start_lock = threading.Lock()
 
 
-def package(impl: str, framework: str, env: dict[str, str]) -> RemotePackage:
-    """The worker of implementation ``impl`` (started on first use, with ``env``), as a package."""
-    start(impl, env, framework)
+def package(impl: str, framework: str, env: dict[str, str], setup: tuple[str, ...] = ()) -> RemotePackage:
+    """The worker of implementation ``impl`` (started on first use, with ``env``), as a package.
+
+    ``setup``: functions of the package (dotted paths under it) the worker calls once after importing it.
+    """
+    start(impl, env, framework, setup)
     with _start_lock:
         worker, pkg = _workers[impl]
         if pkg is None:
@@ -201,13 +209,21 @@ def package(impl: str, framework: str, env: dict[str, str]) -> RemotePackage:
         return pkg
 
 
-def start(impl: str, env: dict[str, str], framework: str) -> None:
+def start(impl: str, env: dict[str, str], framework: str, setup: tuple[str, ...] = ()) -> None:
     """Start ``impl``'s worker and its imports without waiting for them (several workers import at once)."""
     with _start_lock:
         if impl not in _workers:
             worker = _Worker(impl, env)
-            worker.start(framework)
+            worker.start(framework, setup)
             _workers[impl] = (worker, None)
+
+
+def stop(impl: str) -> None:
+    """Stop ``impl``'s worker (if running); the next :func:`package` starts a new one."""
+    with _start_lock:
+        entry = _workers.pop(impl, None)
+    if entry is not None:
+        entry[0].close()
 
 
 @atexit.register
@@ -263,6 +279,9 @@ def _serve(fd: int) -> None:
         try:
             if op == "attributes":
                 mod = importlib.import_module(f"resnet_{name}")
+                for path in args:  # setup functions, e.g. "backends.keep_float64"
+                    module, _, fn = f"resnet_{name}.{path}".rpartition(".")
+                    getattr(importlib.import_module(module), fn)()
                 result: Any = {k: getattr(mod, k) for k in ("BACKEND",) if hasattr(mod, k)}
             elif op == "call":
                 result = wrap(getattr(mod, name)(*unwrap(args), **unwrap(kwargs)))

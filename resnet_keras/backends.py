@@ -215,15 +215,43 @@ def value_and_gradients(model: keras.Model, inputs: Any, loss: Loss, variables: 
     return current().value_and_gradients(model, inputs, loss, variables)
 
 
-def x64_unavailable_reason() -> str | None:
-    """Why float64 cannot be computed on this backend, or ``None`` (JAX computes float32 unless x64 is on)."""
-    if keras.backend.backend() != "jax":
-        return None
-    import jax
+def _promotion_table() -> dict[str, str]:
+    from keras.src.backend.common import dtypes
 
-    if not jax.config.jax_enable_x64:
+    return dtypes.BIT64_TO_BIT32_DTYPE
+
+
+def keep_float64() -> None:
+    """Make Keras' type promotion keep float64 on JAX and PyTorch, for this process.
+
+    Keras' own promotion (``keras.backend.result_type``) maps float64 to float32 on every backend but
+    TensorFlow, through the table ``keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE``: a float64
+    model's BatchNormalization (which computes in ``result_type(x.dtype, "float32")``), ``ops.mean`` and,
+    on PyTorch, ``Dense`` then run in float32 (catalog: "float64 promotion"). This sets that entry to
+    float64, as TensorFlow has it; float32 models are unaffected. It changes a private Keras table for
+    the whole process, so it is never done behind a user's back: the parity matrix's worker processes
+    call it; :func:`resnet_keras.device.cast_model` refuses float64 on these backends until it was called.
+    """
+    _promotion_table()["float64"] = "float64"
+
+
+def x64_unavailable_reason() -> str | None:
+    """Why float64 would not be computed as float64 on this backend, or ``None``."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return None
+    if backend == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return (
+                "JAX computes float64 as float32 unless x64 is enabled: set JAX_ENABLE_X64=1 before jax is imported "
+                f"(it is {os.environ.get('JAX_ENABLE_X64', 'unset')!r} here)"
+            )
+    if _promotion_table().get("float64") != "float64":
         return (
-            "JAX computes float64 as float32 unless x64 is enabled: set JAX_ENABLE_X64=1 before jax is imported "
-            f"(it is {os.environ.get('JAX_ENABLE_X64', 'unset')!r} here)"
+            f"Keras' type promotion maps float64 to float32 on the {backend} backend, so a float64 model's "
+            "BatchNormalization would compute in float32; call resnet_keras.backends.keep_float64() first "
+            "(it changes that Keras table for this process)"
         )
     return None

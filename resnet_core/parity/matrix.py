@@ -224,7 +224,7 @@ class Matrix:
     def on_device(self, fw: str, net: Any) -> Iterator[Any]:
         reason = self.unavailable(fw)
         if reason:
-            raise DeviceUnavailable(f"{fw} on gpu: {reason}")
+            raise DeviceUnavailable(f"{frameworks.label(fw)} on gpu: {reason}")
         with self.mod(fw).on_device(net, self.device) as placed:
             yield placed
 
@@ -369,7 +369,7 @@ class Matrix:
         for fw in pair:
             reason = self.unavailable(fw)
             if reason:
-                return [Row(variant, pair, level, self.device, skipped=f"{fw}: {reason}")]
+                return [Row(variant, pair, level, self.device, skipped=f"{frameworks.label(fw)}: {reason}")]
         if level == "eval":
             return [
                 Row(variant, pair, level, self.device, self.eval_forward(variant, pair, hw), detail=f"{hw[0]}x{hw[1]}")
@@ -407,7 +407,7 @@ def tf32_rows(matrix: Matrix, variants: list[str], pairs: list[tuple[str, str]])
     for variant in variants:
         hw = matrix.variant(variant).reference_size
         for pair in pairs:
-            reason = next((f"{fw}: {why}" for fw in pair if (why := matrix.unavailable(fw))), None)
+            reason = next((f"{frameworks.label(fw)}: {why}" for fw in pair if (why := matrix.unavailable(fw))), None)
             comparison = None if reason else matrix.eval_forward(variant, pair, hw, tf32=True)
             out.append(
                 Row(

@@ -1,0 +1,237 @@
+"""Keras on every backend: the worker implementations of the parity matrix, files across backends, devices.
+
+The parity levels of Keras on JAX and on PyTorch run in ``test_forward.py`` and ``test_training.py`` (the
+``direction`` fixture); this module checks what those levels rely on: a worker process behaves as the package
+itself (results, exceptions, handles, a death named), a ``.weights.h5``/``.keras`` written on one backend loads
+on the others (also files of the old dotted layer names), the TF32 switch of each backend turns and is
+restored, float64 is refused where Keras would compute it in float32, and the GPU levels are skips that say
+why on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import resnet_core
+from resnet_core import frameworks, remote, spec
+from resnet_core.parity import Matrix
+from resnet_core.weights import WeightsError, random_weights
+
+from .helpers import require, selected_frameworks
+from .test_keras_backends import run_snippet
+
+WORKERS = list(frameworks.WORKERS)
+ROOT = Path(resnet_core.__file__).resolve().parents[1]  # the folder that holds resnet_core and resnet_keras
+
+
+def worker(impl: str, config: pytest.Config):
+    if impl not in selected_frameworks(config):
+        pytest.skip(f"needs {impl}, which --framework left out")
+    if reason := frameworks.missing_reason(impl):
+        pytest.skip(reason)
+    return frameworks.get(impl)
+
+
+@pytest.mark.parametrize("impl", WORKERS)
+def test_a_worker_is_the_package_in_another_process(impl, pytestconfig):
+    pkg = worker(impl, pytestconfig)
+    assert frameworks.WORKERS[impl].backend == pkg.BACKEND
+    assert frameworks.label(impl) == f"keras/{pkg.BACKEND}" and frameworks.family(impl) == "keras"
+    cfg = spec.variant("resnet18-cifar").config
+    net = pkg.build("resnet18", stem="cifar")
+    assert net.config == cfg and pkg.config_of(net) == cfg
+    w = random_weights(cfg, seed=5)
+    pkg.import_weights(net, w)
+    back = pkg.export_weights(net)
+    assert list(back) == list(w)
+    assert all(np.array_equal(back[k], w[k]) for k in w)  # float32 in, the same bits out
+    counts = pkg.count_params(net)
+    assert counts == spec.counts(cfg)
+    # an exception in the worker is raised here with its own type and message
+    with pytest.raises(WeightsError, match=r"missing 101: bn1\.weight"):
+        pkg.import_weights(net, {"conv1.weight": w["conv1.weight"]})
+    assert all(np.array_equal(pkg.export_weights(net)[k], w[k]) for k in w)  # all-or-nothing held there too
+
+
+def test_a_dead_worker_is_named(pytestconfig):
+    impl = "keras-torch" if frameworks.missing_reason("keras-torch") is None else "keras-jax"
+    worker(impl, pytestconfig)
+    w = frameworks.WORKERS[impl]
+    pkg = remote.package("test-dead-worker", w.framework, frameworks.worker_env(w))
+    try:
+        net = pkg.build("minimodel")
+        os.kill(pkg.pid, signal.SIGKILL)
+        with pytest.raises(remote.RemoteError, match=r"test-dead-worker worker process \(pid \d+\) died"):
+            pkg.export_weights(net)
+    finally:
+        remote.stop("test-dead-worker")
+
+
+@pytest.mark.parametrize("impl", ["keras", *WORKERS])
+def test_tf32_switch_turns_and_is_restored(impl, pytestconfig):
+    pkg = require("keras") if impl == "keras" else worker(impl, pytestconfig)
+    before = pkg.tf32_enabled()
+    with pkg.tf32(True):
+        assert pkg.tf32_enabled() is True
+        with pkg.tf32(False):
+            assert pkg.tf32_enabled() is False
+        assert pkg.tf32_enabled() is True
+    assert pkg.tf32_enabled() == before
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("impl", WORKERS)
+def test_gpu_levels_without_a_gpu_are_skips_that_say_why(impl, pytestconfig):
+    pkg = worker(impl, pytestconfig)
+    reason = pkg.gpu_unavailable_reason()
+    if reason is None:
+        pytest.skip(f"{frameworks.label(impl)} sees a GPU here: the GPU levels run in test_forward/test_training")
+    assert "GPU" in reason
+    net = pkg.build("minimodel")
+    with pytest.raises(RuntimeError, match="GPU"), pkg.on_device(net, "gpu"):
+        pass
+    rows = Matrix("gpu").level("eval", "minimodel", (impl, "torch"))
+    assert len(rows) == 1 and rows[0].status == "skip"
+    assert rows[0].skipped == f"{frameworks.label(impl)}: {reason}"
+
+
+# ----------------------------------------------------------------------------- files across backends
+WRITE = textwrap.dedent(
+    """
+    import json, sys
+    import keras, numpy as np
+    import resnet_keras as rk
+    from resnet_core import spec
+    from resnet_core.weights import random_weights
+    out, seed, dotted = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+    if dotted:  # this project's Keras models before their layer names lost the dots (TensorFlow accepts dots)
+        import resnet_core.names, resnet_keras.models
+        resnet_core.names.keras_layer = resnet_keras.models._k = lambda name: name
+    cfg = spec.variant("resnet18-cifar").config
+    net = rk.build("resnet18", stem="cifar")
+    rk.import_weights(net, random_weights(cfg, seed))
+    assert dotted == ("layer1.0.bn1" in [layer.name for layer in net.layers])
+    net.save_weights(out + ".weights.h5")
+    net.save(out + ".keras")
+    print(json.dumps({"backend": keras.backend.backend()}))
+    """
+)
+READ = textwrap.dedent(
+    """
+    import json, sys
+    import keras, numpy as np
+    import resnet_keras as rk
+    from resnet_core import porting, spec
+    from resnet_core.weights import random_weights
+    cfg = spec.variant("resnet18-cifar").config
+    got = {}
+    for item in json.loads(sys.argv[1]):
+        want = random_weights(cfg, item["seed"])
+        def err(net):
+            w = rk.export_weights(net)
+            return max(float(np.max(np.abs(w[k] - want[k]))) for k in want)
+        native = rk.build("resnet18", stem="cifar")
+        native.load_weights(item["path"] + ".weights.h5")  # Keras' own loader
+        archive = keras.saving.load_model(item["path"] + ".keras")
+        ours = rk.load(item["path"] + ".weights.h5")  # this project's reader: names, scheme, config
+        scheme = porting.read(item["path"] + ".weights.h5").scheme
+        got[item["path"]] = {"native": err(native), "archive": err(archive), "ours": err(ours), "scheme": scheme}
+    print(json.dumps({"backend": keras.backend.backend(), "got": got}))
+    """
+)
+
+
+def test_weights_files_cross_every_backend(tmp_path, pytestconfig):
+    """A ``.weights.h5`` and a ``.keras`` written on each backend load on every backend, bit-exact.
+
+    Read three ways: Keras' ``load_weights`` into a fresh model, ``keras.saving.load_model`` of the archive,
+    and ``resnet_keras.load`` (this project's reader, which names the scheme). Files written with the
+    old dotted layer names (TensorFlow only: the torch backend refuses dots) load everywhere too, their
+    scheme ``keras-dotted``.
+    """
+    if "keras" not in selected_frameworks(pytestconfig):
+        pytest.skip("needs keras, which --framework left out")
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    backends = {"tensorflow": 1, "jax": 2, "torch": 3}
+    jobs = [(b, str(tmp_path / b), seed, "0") for b, seed in backends.items()]
+    jobs.append(("tensorflow", str(tmp_path / "dotted"), 4, "1"))
+
+    def write(job):
+        backend, path, seed, dotted = job
+        code = WRITE.replace("sys.argv[1], int(sys.argv[2]), sys.argv[3]", f"{path!r}, {seed}, {dotted!r}")
+        try:
+            run_snippet(backend, code, {**env, "JAX_ENABLE_X64": "1"})
+        except pytest.skip.Exception as e:
+            return str(e)
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        skipped = dict(zip([j[1] for j in jobs], pool.map(write, jobs)))
+    written = [{"path": p, "seed": s, "dotted": d} for _, p, s, d in jobs if skipped[p] is None]
+    readers = [b for b in backends if not any(skipped[j[1]] for j in jobs if j[0] == b)]
+    if len(readers) < 2:
+        pytest.skip(f"needs two Keras backends; these could not run: {[s for s in skipped.values() if s]}")
+
+    def read(backend):
+        code = READ.replace("json.loads(sys.argv[1])", f"json.loads({json.dumps(written)!r})")
+        return run_snippet(backend, code, {**env, "JAX_ENABLE_X64": "1"})
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = dict(zip(readers, pool.map(read, readers)))
+    for backend, res in results.items():
+        assert res["backend"] == backend
+        for item in written:
+            got = res["got"][item["path"]]
+            assert got["scheme"] == ("keras-dotted" if item["dotted"] == "1" else "keras"), (backend, item, got)
+            for how in ("native", "archive", "ours"):
+                assert got[how] == 0.0, f"{item['path']} read on {backend} via {how}: max error {got[how]}"
+
+
+# ----------------------------------------------------------------------------- float64
+FLOAT64 = textwrap.dedent(
+    """
+    import json
+    import numpy as np, keras
+    import resnet_keras as rk
+    from resnet_keras import backends
+    net = rk.build("minimodel")
+    out = {}
+    try:
+        rk.cast_model(net, "float64")
+        out["refused"] = None
+    except RuntimeError as e:
+        out["refused"] = str(e)
+    backends.keep_float64()
+    net64 = rk.cast_model(net, "float64")
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 32))
+    bn = net64.get_layer("unit1_bn1")
+    y = keras.ops.convert_to_numpy(bn(x, training=True))
+    ref = (x - x.mean((0, 1, 2))) / np.sqrt(x.var((0, 1, 2)) + bn.epsilon) * keras.ops.convert_to_numpy(bn.gamma)
+    ref = ref + keras.ops.convert_to_numpy(bn.beta)
+    out["dtype"] = str(y.dtype)
+    out["bn_error"] = float(np.max(np.abs(y - ref)))
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_float64_is_refused_until_keras_keeps_it(backend, pytestconfig):
+    """Keras maps float64 to float32 in its promotion outside TensorFlow: cast_model says so instead of
+    returning a "float64" model whose BatchNormalization computes in float32; after keep_float64() a BN
+    in training mode is float64-exact (numpy reference)."""
+    if "keras" not in selected_frameworks(pytestconfig):
+        pytest.skip("needs keras, which --framework left out")
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    got = run_snippet(backend, FLOAT64, {**env, "JAX_ENABLE_X64": "1"})
+    assert got["refused"] and "keep_float64()" in got["refused"] and "float32" in got["refused"]
+    assert got["dtype"] == "float64"
+    assert got["bn_error"] < 1e-12  # float32 arithmetic would leave ~1e-7
