@@ -66,7 +66,8 @@ class TensorFlowBackend:
         import tensorflow as tf
 
         # TF places each op where its inputs are, a visible GPU first, whatever device the variables were
-        # made on; a device scope decides. Determinism on the GPU: TF_DETERMINISTIC_OPS=1 (see ENVIRONMENT).
+        # made on; a device scope decides. GPU determinism is not switched on here (tensorflow-cpu has no GPU;
+        # with a CUDA build, tf.config.experimental.enable_op_determinism() would be the switch).
         with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
             yield model
 
