@@ -14,7 +14,6 @@ from types import ModuleType
 import pytest
 
 from resnet_core import frameworks, parity, runtime, spec
-from resnet_core.names import FRAMEWORKS
 
 runtime.set_environment()  # before any framework loads (conftest imports this module first)
 

@@ -144,9 +144,8 @@ def test_raw_tensorflow_then_paddle_still_segfaults():
 # Keras on JAX and on PyTorch (the parity matrix's worker processes, or a user's KERAS_BACKEND) beside Paddle
 # and PyTorch: the packages in either order, each computing, not only importing.
 _COMPUTE = {
-    "resnet_keras": "import numpy as np, resnet_keras as k; k.probe_outputs(k.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))",
-    "resnet_paddle": "import numpy as np, resnet_paddle as p; p.probe_outputs(p.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))",
-    "resnet_torch": "import numpy as np, resnet_torch as t; t.probe_outputs(t.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))",
+    m: f"import numpy as np, {m} as m; m.probe_outputs(m.build('minimodel'), np.zeros((1, 3, 32, 32), 'f'))"
+    for m in ("resnet_keras", "resnet_paddle", "resnet_torch")
 }
 
 
