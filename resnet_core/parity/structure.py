@@ -40,14 +40,15 @@ def rows(fws: list[str]) -> list[dict]:
 
 def format_table(rs: list[dict]) -> str:
     head = (
-        f"{'variant':30} {'framework':9} {'input':7} {'trainable':>11} {'BN stats':>9} "
+        f"{'variant':30} {'framework':16} {'input':7} {'trainable':>11} {'BN stats':>9} "
         f"{'output':10} {'last stage':13} spec"
     )
     lines = [head, "-" * len(head)]
     for r in rs:
         last = [v for k, v in r["stages"].items() if k not in ("pool", "logits")][-1]
         lines.append(
-            f"{r['variant']:30} {r['framework']:9} {r['input']:7} {r['trainable']:>11,} {r['bn_statistics']:>9,} "
+            f"{r['variant']:30} {frameworks.label(r['framework']):16} {r['input']:7} "
+            f"{r['trainable']:>11,} {r['bn_statistics']:>9,} "
             f"{r['output']!s:10} {'x'.join(map(str, last)):13} {'ok' if r['matches_spec'] else 'MISMATCH'}"
         )
     return "\n".join(lines)
