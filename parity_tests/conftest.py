@@ -51,6 +51,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", f)
 
 
+# With pytest-xdist (`-n 2 --dist loadgroup`, as run.sh does), the parity levels of one model variant run in one
+# worker process, so that each variant's models, results and Keras-backend workers are made once: the matrix
+# caches them per process, and a variant split across processes would compute them twice.
+MATRIX_MODULES = ("test_forward.py", "test_training.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name not in MATRIX_MODULES or not hasattr(item, "callspec"):
+            continue
+        params = item.callspec.params
+        variant = params.get("model_variant") or (params.get("case") or (None,))[0]
+        if variant:
+            item.add_marker(pytest.mark.xdist_group(f"{item.path.stem}-{variant}"))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resnet-parity")
     group.addoption(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resnet_core import spec
+from resnet_core import names, spec
 from resnet_core.parity import compare
 
 from .helpers import matrix_for, needs, require, selected_frameworks
@@ -90,7 +90,7 @@ def test_same_padding_at_stride_2_is_named(matrices, pytestconfig, reference, ca
 
 def _set_bn_epsilon(framework: str, net, module: str, eps: float) -> None:
     if framework == "keras":
-        net.get_layer(module).epsilon = eps
+        net.get_layer(names.keras_layer(module)).epsilon = eps
     elif framework == "torch":
         dict(net.named_modules())[module].eps = eps
     else:

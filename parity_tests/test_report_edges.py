@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from resnet_core import frameworks
 from resnet_core.parity import compare
 from resnet_core.parity.matrix import Row
 from resnet_core.parity.report import merged, panel_floor, plot_values, row_line, symmetric, write_report
@@ -77,14 +78,15 @@ def test_report_states_the_check_and_plots_per_pair(tmp_path):
     rows = _pair("eval", x, y) + _pair("train", x, y)
     path = write_report(tmp_path, rows, ["torch", "keras"], {}, ["minimodel"], 1.0)
     text = path.read_text()
-    assert text.count("| torch <-> keras |") == 2 and "| keras -> torch |" not in text
+    k = frameworks.label("keras")  # rows name the Keras backend that ran: keras/tensorflow here
+    assert text.count(f"| torch <-> {k} |") == 2 and f"| {k} -> torch |" not in text
     assert "Every direction run in this report matched its reverse" in text
     assert (tmp_path / "per-layer-error-torch-and-keras.png").exists()
     assert not (tmp_path / "per-layer-error-keras-to-torch.png").exists()
 
     rows = _pair("eval", x, y, y_back=y2)
     text = write_report(tmp_path / "b", rows, ["torch", "keras"], {}, ["minimodel"], 1.0).read_text()
-    assert "| torch -> keras |" in text and "| keras -> torch |" in text and "<->" not in text.split("|---")[1]
+    assert f"| torch -> {k} |" in text and f"| {k} -> torch |" in text and "<->" not in text.split("|---")[1]
     assert "2 rows differ between the two directions" in text
     assert (tmp_path / "b" / "per-layer-error-torch-to-keras.png").exists()
     assert (tmp_path / "b" / "per-layer-error-keras-to-torch.png").exists()

@@ -287,11 +287,12 @@ plt.show()
 # ## 7. The parity report
 #
 # The comparison above used one trained model and one direction. `resnet-parity report` runs the whole matrix:
-# every variant, all six directions (`a -> b`: seeded random weights **and random BN statistics** in `a`, ported
-# into `b`), at several levels (structure, eval and train-mode forward, gradients, SGD and Adam steps), and
-# writes `report.md` with one per-layer error plot per pair of frameworks (per direction where the two directions
-# differ). `./run.sh report` runs all of it; `--quick`
-# keeps the structure and forward levels, and `--model minimodel` the one model, which takes seconds:
+# every variant, every direction (`a -> b`: seeded random weights **and random BN statistics** in `a`, ported
+# into `b`; the six between PyTorch, Keras and Paddle, and Keras on JAX and on PyTorch, each in its own worker
+# process, to and from PyTorch and Paddle), at several levels (structure, eval and train-mode forward,
+# gradients, SGD and Adam steps), and writes `report.md` with one per-layer error plot per pair of frameworks
+# (per direction where the two directions differ). `./run.sh report` runs all of it; `--quick` keeps the
+# structure and forward levels, and `--model minimodel` the one model:
 
 # %%
 _ = cli("report", "--quick", "--model", "minimodel", "--out", "parity-report")
