@@ -36,6 +36,8 @@ fi
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=3 GLOG_minloglevel=2 OMP_WAIT_POLICY=PASSIVE
 cmd="${1:-report}"; [ $# -gt 0 ] && shift
 case "$cmd" in
-  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  # two pytest worker processes (pytest-xdist); each model variant's parity levels stay in one of them
+  # (parity_tests/conftest.py groups them). RESNET_PARITY_TEST_WORKERS=0 runs in one process.
+  test) exec "$VENV/bin/python" -m pytest -n "${RESNET_PARITY_TEST_WORKERS:-2}" --dist loadgroup "$@" ;;
   *) bin="$(cd "$VENV/bin" && pwd)"; cd "$caller" && exec "$bin/resnet-parity" "$cmd" "$@" ;;
 esac
