@@ -153,7 +153,7 @@ class FrameworkPackage(Protocol):
 
 def installed(framework: str) -> bool:
     """Whether the framework's (or implementation's) libraries are importable (without importing them)."""
-    return all(importlib.util.find_spec(m) is not None for m in _libraries(framework))
+    return missing_reason(framework) is None
 
 
 def missing_reason(impl: str) -> str | None:

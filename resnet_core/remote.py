@@ -131,24 +131,23 @@ class _Worker:
             self._proc.wait()
 
 
-def _to_wire(obj: Any) -> Any:
-    if isinstance(obj, RemoteModel):
-        return _Handle(obj.handle, None, obj.kind)
+def _walk(obj: Any, leaf) -> Any:
+    """``obj`` with ``leaf`` applied to everything that is not a tuple, list or dict (those are rebuilt)."""
     if isinstance(obj, tuple):
-        return tuple(_to_wire(o) for o in obj)
+        return tuple(_walk(o, leaf) for o in obj)
     if isinstance(obj, list):
-        return [_to_wire(o) for o in obj]
+        return [_walk(o, leaf) for o in obj]
     if isinstance(obj, dict):
-        return {k: _to_wire(v) for k, v in obj.items()}
-    return obj
+        return {k: _walk(v, leaf) for k, v in obj.items()}
+    return leaf(obj)
+
+
+def _to_wire(obj: Any) -> Any:
+    return _walk(obj, lambda o: _Handle(o.handle, None, o.kind) if isinstance(o, RemoteModel) else o)
 
 
 def _from_wire(obj: Any, worker: _Worker) -> Any:
-    if isinstance(obj, _Handle):
-        return RemoteModel(worker, obj.handle, obj.config, obj.kind)
-    if isinstance(obj, tuple):
-        return tuple(_from_wire(o, worker) for o in obj)
-    return obj
+    return _walk(obj, lambda o: RemoteModel(worker, o.handle, o.config, o.kind) if isinstance(o, _Handle) else o)
 
 
 class RemotePackage:
@@ -245,26 +244,19 @@ def _serve(fd: int) -> None:
     counter = itertools.count(1)
     mod: Any = None
 
-    def wrap(value: Any) -> Any:
+    def handle_of(value: Any) -> Any:
         config = getattr(value, "config", None)
-        if config is not None and type(value).__module__.split(".")[0] != "resnet_core":
-            handle = next(counter)
-            objects[handle] = value
-            return _Handle(handle, config, type(value).__name__)
-        if isinstance(value, tuple):
-            return tuple(wrap(v) for v in value)
-        return value
+        if config is None or type(value).__module__.split(".")[0] == "resnet_core":
+            return value
+        handle = next(counter)
+        objects[handle] = value
+        return _Handle(handle, config, type(value).__name__)
+
+    def wrap(value: Any) -> Any:
+        return _walk(value, handle_of)
 
     def unwrap(value: Any) -> Any:
-        if isinstance(value, _Handle):
-            return objects[value.handle]
-        if isinstance(value, tuple):
-            return tuple(unwrap(v) for v in value)
-        if isinstance(value, list):
-            return [unwrap(v) for v in value]
-        if isinstance(value, dict):
-            return {k: unwrap(v) for k, v in value.items()}
-        return value
+        return _walk(value, lambda v: objects[v.handle] if isinstance(v, _Handle) else v)
 
     while True:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import keras
@@ -159,24 +159,16 @@ class TorchBackend:
             return f"PyTorch (Keras' torch backend) sees no CUDA GPU ({build})"
         return None
 
+    # torch's own switches, the new fp32_precision API where it exists: one place, resnet_torch/device.py
     def tf32_enabled(self) -> bool:
-        import torch
+        from resnet_torch.device import tf32_enabled
 
-        return bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+        return tf32_enabled()
 
-    @contextmanager
-    def tf32(self, enabled: bool) -> Iterator[None]:
-        import torch
+    def tf32(self, enabled: bool) -> AbstractContextManager[None]:
+        from resnet_torch.device import tf32
 
-        switches = [(torch.backends.cuda.matmul, "allow_tf32"), (torch.backends.cudnn, "allow_tf32")]
-        saved = [getattr(o, a) for o, a in switches]
-        for o, a in switches:
-            setattr(o, a, enabled)
-        try:
-            yield
-        finally:
-            for (o, a), s in zip(switches, saved):
-                setattr(o, a, s)
+        return tf32(enabled)
 
     @contextmanager
     def placed(self, model: keras.Model, device: str) -> Iterator[keras.Model]:

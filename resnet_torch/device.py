@@ -48,6 +48,11 @@ def _tf32_switches() -> list[tuple[object, str, object, object]]:
     return [(torch.backends.cuda.matmul, "allow_tf32", True, False), (torch.backends.cudnn, "allow_tf32", True, False)]
 
 
+def tf32_enabled() -> bool:
+    """Whether float32 matmuls or convolutions may run as TF32 on a CUDA GPU (either switch on)."""
+    return any(getattr(obj, attr) == on for obj, attr, on, _ in _tf32_switches())
+
+
 @contextmanager
 def tf32(enabled: bool) -> Iterator[None]:
     """Switch TF32 for matmuls and convolutions on or off inside the block (restored afterwards)."""
