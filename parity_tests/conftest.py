@@ -51,21 +51,63 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", f)
 
 
-# With pytest-xdist (`-n 2 --dist loadgroup`, as run.sh does), the parity levels of one model variant run in one
-# worker process, so that each variant's models, results and Keras-backend workers are made once: the matrix
-# caches them per process, and a variant split across processes would compute them twice.
+# With pytest-xdist (`-n 2 --dist loadgroup`, as run.sh does), the parity levels of one model variant (eval forward
+# and training levels alike) run in one worker process, so that each variant's models, transfers and results are
+# made once: the matrix caches them per process, and a variant split across processes would compute them twice.
+# A scheduler of our own does the grouping: xdist's `xdist_group` marker works by renaming `item._nodeid`, which
+# pytest 9 no longer reads (it has `_id`), so with pytest 9.2 and xdist 3.8 the marker groups nothing (measured:
+# the 14 directions of one variant's gradients ran in both workers).
 MATRIX_MODULES = ("test_forward.py", "test_training.py")
+# Modules whose module-scoped fixtures take seconds (one child process per Keras backend: 33 s; exports and
+# files written by the real libraries: 2-4 s): all their tests in one worker, so the fixture runs once.
+WHOLE_MODULES = ("test_keras_backends.py", "test_keras_hub.py", "test_paddle_inference.py", "test_formats.py")
 
 
-@pytest.hookimpl(tryfirst=True)
+def matrix_group(nodeid: str) -> str | None:
+    """The scheduling group of a test: ``matrix-<variant>`` for a parity level, the module for one of
+    :data:`WHOLE_MODULES`, ``None`` for any other test (its own unit of work)."""
+    path, _, rest = nodeid.partition("::")
+    if path.rsplit("/", 1)[-1] in WHOLE_MODULES:
+        return path
+    if path.rsplit("/", 1)[-1] not in MATRIX_MODULES or "[" not in rest:
+        return None
+    params = rest.split("[", 1)[1]
+    hits = [v for v in VARIANT_IDS if params.startswith(f"{v}-")]  # the longest: resnet18-cifar-shortcut_bias
+    return f"matrix-{max(hits, key=len)}" if hits else None
+
+
+# The order work starts in (pytest-xdist hands units out in collection order, the largest groups first). Variants
+# whose programs have the shapes of one already running start second, when JAX's compilation cache has them (the
+# two CIFAR variants started side by side compiled the same programs twice); the notebooks, the longest single
+# tests (47-87 s), start right after the groups instead of ending the run alone.
+VARIANT_ORDER = ("resnet18-cifar", "resnet18-imagenet", "resnet18-cifar-shortcut_bias", "resnet18-d2l", "minimodel")
+START_EARLY = ("test_notebooks.py",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name not in MATRIX_MODULES or not hasattr(item, "callspec"):
-            continue
-        params = item.callspec.params
-        variant = params.get("model_variant") or (params.get("case") or (None,))[0]
-        if variant:
-            item.add_marker(pytest.mark.xdist_group(f"{item.path.stem}-{variant}"))
+    def key(item: pytest.Item) -> tuple[int, int]:
+        group = matrix_group(item.nodeid) or ""
+        if group.startswith("matrix-"):
+            v = group.removeprefix("matrix-")
+            return 0, VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER)
+        return (1 if item.path.name in START_EARLY else 2), 0
+
+    items.sort(key=key)  # stable: the order within a group stays pytest's
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup``: every test is its own unit of work, except each variant's parity levels and each of
+    :data:`WHOLE_MODULES` (one unit each)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByVariant(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return matrix_group(nodeid) or nodeid
+
+    return ByVariant(config, log)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from resnet_core import runtime
+from resnet_core import frameworks, runtime
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120  # each order takes about 4-6 s on a 2-core machine; this only guards against hangs
@@ -158,4 +158,6 @@ def test_keras_backends_beside_paddle_and_torch(backend, order):
         if importlib.util.find_spec(lib) is None:
             pytest.skip(f"needs {lib} installed")
     code = "; ".join(_COMPUTE[m] for m in order) + "; import keras; assert keras.backend.backend() == " + repr(backend)
-    assert_ok(run(code + OK, KERAS_BACKEND=backend, JAX_ENABLE_X64="1"))
+    # the JAX settings of the keras-jax worker (x64, the compilation cache), as the matrix runs it
+    jax_env = {k: v for k, v in frameworks.worker_env(frameworks.WORKERS["keras-jax"]).items() if k.startswith("JAX_")}
+    assert_ok(run(code + OK, KERAS_BACKEND=backend, **jax_env))

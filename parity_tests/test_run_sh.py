@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -30,9 +31,15 @@ def _fake_venv(tmp_path: pathlib.Path) -> pathlib.Path:
     exe = venv / "bin" / "resnet-parity"
     exe.write_text(f'#!/bin/sh\nexec {sys.executable} -m resnet_core.cli "$@"\n')
     exe.chmod(0o755)
-    stamp = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    (venv / f".installed-{stamp}").touch()
+    (venv / f".installed-{_stamp()}").touch()
     return venv
+
+
+def _stamp() -> str:
+    """run.sh's install stamp: the hash of the files its ``stamp=`` line names, in that order."""
+    line = next(x for x in (ROOT / "run.sh").read_text().splitlines() if x.startswith("stamp="))
+    files = re.search(r"\$\(cat ([^|]+) \| sha256sum", line).group(1).split()
+    return hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()[:16]
 
 
 def test_convert_paths_are_relative_to_the_caller(tmp_path):
@@ -51,5 +58,6 @@ def test_convert_paths_are_relative_to_the_caller(tmp_path):
         timeout=300,
     )
     assert r.returncode == 0, r.stderr
+    assert "installing" not in r.stderr, "the stand-in venv's stamp did not match: run.sh installed into it"
     assert porting.read(caller / "out.safetensors").config == cfg
     assert set(os.listdir(ROOT)) == before, "run.sh wrote into the clone"

@@ -111,16 +111,16 @@ WRITE = textwrap.dedent(
     import resnet_keras as rk
     from resnet_core import spec
     from resnet_core.weights import random_weights
-    out, seed, dotted = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-    if dotted:  # this project's Keras models before their layer names lost the dots (TensorFlow accepts dots)
-        import resnet_core.names, resnet_keras.models
-        resnet_core.names.keras_layer = resnet_keras.models._k = lambda name: name
     cfg = spec.variant("resnet18-cifar").config
-    net = rk.build("resnet18", stem="cifar")
-    rk.import_weights(net, random_weights(cfg, seed))
-    assert dotted == ("layer1.0.bn1" in [layer.name for layer in net.layers])
-    net.save_weights(out + ".weights.h5")
-    net.save(out + ".keras")
+    for out, seed, dotted in json.loads(sys.argv[1]):  # the dotted file last: its patch cannot be undone
+        if dotted == "1":  # the layer names before they lost their dots (TensorFlow accepts dots)
+            import resnet_core.names, resnet_keras.models
+            resnet_core.names.keras_layer = resnet_keras.models._k = lambda name: name
+        net = rk.build("resnet18", stem="cifar")
+        rk.import_weights(net, random_weights(cfg, seed))
+        assert (dotted == "1") == ("layer1.0.bn1" in [layer.name for layer in net.layers])
+        net.save_weights(out + ".weights.h5")
+        net.save(out + ".keras")
     print(json.dumps({"backend": keras.backend.backend()}))
     """
 )
@@ -159,22 +159,25 @@ def test_weights_files_cross_every_backend(tmp_path, pytestconfig):
     """
     if "keras" not in selected_frameworks(pytestconfig):
         pytest.skip("needs keras, which --framework left out")
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    # JAX's settings as the keras-jax worker has them: x64, and the compilation cache (programs compiled once)
+    env = {k: v for k, v in frameworks.worker_env(frameworks.WORKERS["keras-jax"]).items() if k.startswith("JAX_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     backends = {"tensorflow": 1, "jax": 2, "torch": 3}
     jobs = [(b, str(tmp_path / b), seed, "0") for b, seed in backends.items()]
     jobs.append(("tensorflow", str(tmp_path / "dotted"), 4, "1"))
 
-    def write(job):
-        backend, path, seed, dotted = job
-        code = WRITE.replace("sys.argv[1], int(sys.argv[2]), sys.argv[3]", f"{path!r}, {seed}, {dotted!r}")
+    def write(backend):  # one process per backend writes its files
+        mine = [(path, seed, dotted) for b, path, seed, dotted in jobs if b == backend]
+        code = WRITE.replace("json.loads(sys.argv[1])", f"json.loads({json.dumps(mine)!r})")
         try:
-            run_snippet(backend, code, {**env, "JAX_ENABLE_X64": "1"})
+            run_snippet(backend, code, env)
         except pytest.skip.Exception as e:
             return str(e)
         return None
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        skipped = dict(zip([j[1] for j in jobs], pool.map(write, jobs)))
+        skipped_by = dict(zip(backends, pool.map(write, backends)))
+    skipped = {path: skipped_by[b] for b, path, _, _ in jobs}
     written = [{"path": p, "seed": s, "dotted": d} for _, p, s, d in jobs if skipped[p] is None]
     readers = [b for b in backends if not any(skipped[j[1]] for j in jobs if j[0] == b)]
     if len(readers) < 2:
@@ -182,7 +185,7 @@ def test_weights_files_cross_every_backend(tmp_path, pytestconfig):
 
     def read(backend):
         code = READ.replace("json.loads(sys.argv[1])", f"json.loads({json.dumps(written)!r})")
-        return run_snippet(backend, code, {**env, "JAX_ENABLE_X64": "1"})
+        return run_snippet(backend, code, env)
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = dict(zip(readers, pool.map(read, readers)))

@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     devices = _devices(args.device, mods)
     rows: list[Row] = []
     if "structure" in levels:
-        side = structure.rows(fws)
-        print(structure.format_table([r for r in side if r["variant"] in variants]))
+        side = structure.rows(fws, variants)
+        print(structure.format_table(side))
         print()
         ok = {(r["variant"], r["framework"]): r["matches_spec"] for r in side}
         rows += [

@@ -90,11 +90,14 @@ class Matrix:
     digest and shared by every direction whose transfer delivered exactly those weights. A
     lossy or wrong transfer gives another digest and its own computation.
 
-    Models are built once per (framework, variant) and reloaded before every use, because
-    train-mode runs move BN statistics and optimizer steps move weights.
+    Models are built once per (framework, variant). A transfer is made once per (framework, variant,
+    source) and its digest remembered: a later level whose result is already cached for that digest
+    neither transfers nor runs anything. A model is reloaded only when it holds another source's
+    weights or may have changed: after a train-mode run (BN statistics move) and after it was handed
+    out by :meth:`model` or :meth:`load`. Optimizer steps and gradients run on float64 copies.
     """
 
-    def __init__(self, device: str = "cpu", fws: list[str] | tuple[str, ...] | None = None, *, keep: int = 6) -> None:
+    def __init__(self, device: str = "cpu", fws: list[str] | tuple[str, ...] | None = None, *, keep: int = 16) -> None:
         if device not in ("cpu", "gpu"):
             raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'gpu'")
         self.device = device
@@ -102,11 +105,17 @@ class Matrix:
         # Models of the most recently used variant, float32 and float64 copies: (fw, dtype) -> model.
         self._models: OrderedDict[str, dict[tuple[str, str], Any]] = OrderedDict()
         # Results, least recently used dropped first: a ResNet-18 float64 gradient dict alone is
-        # 90 MB. A level needs one per framework at a time (every direction reuses them).
+        # 90 MB. The optimizer levels of one variant need 15 at once (per implementation: the weights
+        # held, the SGD and the Adam result); with fewer, the suite's test order recomputed 38 steps
+        # instead of 10 (measured). 16 of ResNet-18 at 224x224 are at most ~1.5 GB.
         self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
         self._keep = keep
         self._weights: OrderedDict[tuple[str, int], dict[str, np.ndarray]] = OrderedDict()
         self._user: dict[str, tuple[spec.Variant, dict[str, np.ndarray]]] = {}
+        # (fw, variant, source) -> digest of what fw holds after the transfer from source (deterministic)
+        self._digests: dict[tuple[str, str, str], str] = {}
+        # (fw, variant) -> the source whose transfer the float32 model holds unchanged; absent: reload
+        self._holds: dict[tuple[str, str], str] = {}
 
     def add_weights(self, label: str, cfg: spec.Config, weights: dict[str, np.ndarray]) -> str:
         """Run the matrix on these weights (``report --weights``): a variant of their config, named ``label``.
@@ -123,6 +132,7 @@ class Matrix:
             raise ValueError(f"no variant of {cfg.model} with stem {stem!r} to take input sizes from")
         v = spec.Variant(label, cfg.model, cfg.to_dict(), like.eval_sizes, like.train_size)
         self._user[label] = (v, {k: np.asarray(a, np.float32) for k, a in weights.items()})
+        self._forget(label)
         return label
 
     def variant(self, variant: str) -> spec.Variant:
@@ -147,13 +157,27 @@ class Matrix:
         if variant not in self._models:
             self._models[variant] = {}
             while len(self._models) > 1:  # a float64 ResNet-18 per framework is 90 MB, plus the framework's copies
-                self._models.popitem(last=False)
+                dropped, _ = self._models.popitem(last=False)
+                self._holds = {k: v for k, v in self._holds.items() if k[1] != dropped}
                 gc.collect()
         self._models.move_to_end(variant)
         return self._models[variant]
 
+    def _forget(self, variant: str) -> None:
+        """Drop every transfer, digest and result of ``variant`` (its weights were replaced)."""
+        self._models.pop(variant, None)
+        self._holds = {k: v for k, v in self._holds.items() if k[1] != variant}
+        self._digests = {k: v for k, v in self._digests.items() if k[1] != variant}
+        self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k[2] != variant)
+
     def model(self, fw: str, variant: str) -> Any:
-        """``fw``'s float32 model of ``variant``, built once (and again after another variant was used)."""
+        """``fw``'s float32 model of ``variant``, built once (and again after another variant was used).
+
+        The caller may change it, so the matrix reloads it before its own next use."""
+        self._holds.pop((fw, variant), None)
+        return self._model(fw, variant)
+
+    def _model(self, fw: str, variant: str) -> Any:
         models = self._variant_models(variant)
         if (fw, "float32") not in models:
             v = self.variant(variant)
@@ -189,29 +213,46 @@ class Matrix:
         return self._weights[key]
 
     def load(self, fw: str, variant: str, source: str) -> tuple[Any, str]:
-        """``fw``'s model holding the weights as ``source`` exports them, and a digest of what it holds."""
-        src = self.model(source, variant)
-        self.mod(source).import_weights(src, self.canonical(variant))
-        net = src
-        if fw != source:
-            net = self.model(fw, variant)
-            self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
-            self.mod(fw).import_weights(net, self.mod(source).export_weights(src))
-        return net, _digest(self.mod(fw).export_weights(net))
+        """``fw``'s model holding the weights as ``source`` exports them, and a digest of what it holds.
+
+        The caller may change the model, so the matrix reloads it before its own next use."""
+        net = self._load(fw, variant, source)
+        self._holds.pop((fw, variant), None)
+        return net, self.digest(fw, variant, source)
+
+    def _load(self, fw: str, variant: str, source: str) -> Any:
+        """``fw``'s model holding the transfer from ``source``; transfers only what it does not hold already."""
+        net = self._model(fw, variant)
+        if self._holds.get((fw, variant)) != source:
+            src = self._model(source, variant)
+            if self._holds.get((source, variant)) != source:
+                self.mod(source).import_weights(src, self.canonical(variant))
+                self._holds[source, variant] = source
+            if fw != source:
+                self._holds.pop((fw, variant), None)
+                self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
+                self.mod(fw).import_weights(net, self.mod(source).export_weights(src))
+                self._holds[fw, variant] = source
+        if (fw, variant, source) not in self._digests:
+            self._digests[fw, variant, source] = _digest(self.mod(fw).export_weights(net))
+        return net
+
+    def digest(self, fw: str, variant: str, source: str) -> str:
+        """A digest of what ``fw`` holds after the transfer from ``source`` (transferring once to learn it)."""
+        if (fw, variant, source) not in self._digests:
+            self._load(fw, variant, source)
+        return self._digests[fw, variant, source]
 
     def exported(self, variant: str, source: str) -> dict[str, np.ndarray]:
         """The weights as ``source`` exports them: what a transfer from ``source`` carries (a copy)."""
         return self.held(source, variant, source)
 
-    def _load_float64(self, fw: str, variant: str, source: str) -> tuple[Any, str]:
-        net, digest = self.load(fw, variant, source)
-        models = self._variant_models(variant)
-        models[fw, "float64"] = self.mod(fw).cast_model(net, "float64", into=models.get((fw, "float64")))
-        return models[fw, "float64"], digest
-
     def load_float64(self, fw: str, variant: str, source: str) -> Any:
         """A float64 copy of :meth:`load`'s model (one per framework and variant, overwritten each time)."""
-        return self._load_float64(fw, variant, source)[0]
+        net = self._load(fw, variant, source)
+        models = self._variant_models(variant)
+        models[fw, "float64"] = self.mod(fw).cast_model(net, "float64", into=models.get((fw, "float64")))
+        return models[fw, "float64"]
 
     def input(self, variant: str, hw: tuple[int, int]) -> np.ndarray:
         return random_input(self.variant(variant).config, BATCH, *hw, seed=INPUT_SEED)
@@ -233,34 +274,32 @@ class Matrix:
         self, fw: str, variant: str, source: str, hw: tuple[int, int], training: bool = False, tf32: bool = False
     ) -> dict[str, np.ndarray]:
         """Every probe output of ``fw`` holding the weights transferred from ``source``."""
-        net, digest = self.load(fw, variant, source)
 
         def run() -> dict[str, np.ndarray]:
+            net = self._load(fw, variant, source)
+            if training:  # the run moves the BN statistics
+                self._holds.pop((fw, variant), None)
             with self.on_device(fw, net) as placed, self.mod(fw).tf32(True) if tf32 else nullcontext():
                 return self.mod(fw).probe_outputs(placed, self.input(variant, hw), training=training)
 
-        return self._cached(("probes", fw, variant, digest, hw, training, tf32), run)
+        return self._cached(("probes", fw, variant, self.digest(fw, variant, source), hw, training, tf32), run)
 
     def gradients(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
         """Float64 cross-entropy gradients of ``fw`` holding the weights transferred from ``source``."""
-        _, digest = self.load(fw, variant, source)
 
         def run() -> dict[str, np.ndarray]:
-            net64, _ = self._load_float64(fw, variant, source)
-            with self.on_device(fw, net64) as placed:
+            with self.on_device(fw, self.load_float64(fw, variant, source)) as placed:
                 return self.mod(fw).gradients(
                     placed, self.input(variant, self.variant(variant).train_size), self.labels(variant)
                 )
 
-        return self._cached(("gradients", fw, variant, digest), run)
+        return self._cached(("gradients", fw, variant, self.digest(fw, variant, source)), run)
 
     def step(self, fw: str, variant: str, source: str, optimizer: str) -> dict[str, np.ndarray]:
         """Every canonical tensor (float64) of ``fw`` after the optimizer steps of :data:`OPTIMIZERS`."""
-        _, digest = self.load(fw, variant, source)
 
         def run() -> dict[str, np.ndarray]:
-            net64, _ = self._load_float64(fw, variant, source)
-            with self.on_device(fw, net64) as placed:
+            with self.on_device(fw, self.load_float64(fw, variant, source)) as placed:
                 return self.mod(fw).optimizer_step(
                     placed,
                     self.input(variant, self.variant(variant).train_size),
@@ -268,12 +307,16 @@ class Matrix:
                     **optimizer_settings(frameworks.family(fw), optimizer),
                 )
 
-        return self._cached(("step", fw, variant, digest, optimizer), run)
+        return self._cached(("step", fw, variant, self.digest(fw, variant, source), optimizer), run)
 
     def held(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
         """What ``fw`` holds after the transfer from ``source``, read back with ``fw``'s export (float32, a copy)."""
-        net, _ = self.load(fw, variant, source)
-        return {k: np.array(v, copy=True) for k, v in self.mod(fw).export_weights(net).items()}
+
+        def run() -> dict[str, np.ndarray]:
+            return self.mod(fw).export_weights(self._load(fw, variant, source))
+
+        held = self._cached(("held", fw, variant, self.digest(fw, variant, source)), run)
+        return {k: v.copy() for k, v in held.items()}
 
     def bn_samples(self, variant: str) -> dict[str, int]:
         """Samples per channel (N*H*W) that each BN averages over at the training size."""

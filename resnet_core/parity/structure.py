@@ -5,37 +5,48 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+
 from .. import frameworks, spec
 from ..weights import random_input
 
 
-def rows(fws: list[str]) -> list[dict]:
-    """One row per (variant, framework): counts and output shape at the variant's reference size."""
+def rows(fws: list[str], variants: list[str] | None = None) -> list[dict]:
+    """One row per (variant, framework): counts and output shape at the variant's reference size.
+
+    ``variants``: only these (default: every variant of the table). Implementations in worker processes (Keras
+    on JAX and PyTorch) compute their rows in threads that wait on their sockets, so the workers build and run
+    while this process does its own frameworks'.
+    """
     mods = frameworks.load_all(fws)
-    out = []
-    for v in spec.VARIANTS.values():
-        cfg = v.config
-        h, w = v.reference_size
-        x = random_input(cfg, 1, h, w)
-        want = spec.counts(cfg)
-        for fw, mod in mods.items():
-            net = mod.build(v.model, **v.kwargs)
-            got = mod.count_params(net)
-            probes = mod.probe_outputs(net, x)
-            shapes = {p.stage: tuple(probes[p.name].shape[1:]) for p in spec.stages(cfg)}
-            out.append(
-                {
-                    "variant": v.id,
-                    "framework": fw,
-                    "input": f"{h}x{w}",
-                    "trainable": got.trainable,
-                    "bn_statistics": got.bn_statistics,
-                    "matches_spec": got == want and shapes == spec.stage_shapes(cfg, h, w),
-                    "output": tuple(probes["output"].shape),
-                    "stages": shapes,
-                }
-            )
-    return out
+    chosen = [v for v in spec.VARIANTS.values() if variants is None or v.id in variants]
+    remote = [fw for fw in mods if fw in frameworks.WORKERS]
+    with ThreadPoolExecutor(max_workers=max(len(remote), 1)) as pool:
+        pending = {fw: pool.submit(lambda fw=fw: [_row(v, fw, mods[fw]) for v in chosen]) for fw in remote}
+        done = {fw: [_row(v, fw, mods[fw]) for v in chosen] for fw in mods if fw not in pending}
+        done.update({fw: f.result() for fw, f in pending.items()})
+    return [done[fw][i] for i in range(len(chosen)) for fw in mods]
+
+
+def _row(v: spec.Variant, fw: str, mod: ModuleType) -> dict:
+    cfg = v.config
+    h, w = v.reference_size
+    want = spec.counts(cfg)
+    net = mod.build(v.model, **v.kwargs)
+    got = mod.count_params(net)
+    probes = mod.probe_outputs(net, random_input(cfg, 1, h, w))
+    shapes = {p.stage: tuple(probes[p.name].shape[1:]) for p in spec.stages(cfg)}
+    return {
+        "variant": v.id,
+        "framework": fw,
+        "input": f"{h}x{w}",
+        "trainable": got.trainable,
+        "bn_statistics": got.bn_statistics,
+        "matches_spec": got == want and shapes == spec.stage_shapes(cfg, h, w),
+        "output": tuple(probes["output"].shape),
+        "stages": shapes,
+    }
 
 
 def format_table(rs: list[dict]) -> str:
