@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # made once: the matrix caches them per process, and a variant split across processes would compute them twice.
 # A scheduler of our own does the grouping: xdist's `xdist_group` marker works by renaming `item._nodeid`, which
 # pytest 9 no longer reads (it has `_id`), so with pytest 9.2 and xdist 3.8 the marker groups nothing (measured:
-# the 14 directions of one variant's gradients ran in both workers).
+# the 14 directions of one variant's gradients ran in both workers; pytest-dev/pytest-xdist#1386, open).
 MATRIX_MODULES = ("test_forward.py", "test_training.py")
 # Modules whose module-scoped fixtures take seconds (one child process per Keras backend: 33 s; exports and
 # files written by the real libraries: 2-4 s): all their tests in one worker, so the fixture runs once.
