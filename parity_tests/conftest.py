@@ -63,17 +63,24 @@ MATRIX_MODULES = ("test_forward.py", "test_training.py")
 WHOLE_MODULES = ("test_keras_backends.py", "test_keras_hub.py", "test_paddle_inference.py", "test_formats.py")
 
 
-def matrix_group(nodeid: str) -> str | None:
-    """The scheduling group of a test: ``matrix-<variant>`` for a parity level, the module for one of
-    :data:`WHOLE_MODULES`, ``None`` for any other test (its own unit of work)."""
+def variant_of(nodeid: str) -> str | None:
+    """The model variant of a parity-level test (the longest id its parameters start with), else ``None``."""
     path, _, rest = nodeid.partition("::")
-    if path.rsplit("/", 1)[-1] in WHOLE_MODULES:
-        return path
     if path.rsplit("/", 1)[-1] not in MATRIX_MODULES or "[" not in rest:
         return None
     params = rest.split("[", 1)[1]
     hits = [v for v in VARIANT_IDS if params.startswith(f"{v}-")]  # the longest: resnet18-cifar-shortcut_bias
-    return f"matrix-{max(hits, key=len)}" if hits else None
+    return max(hits, key=len) if hits else None
+
+
+def matrix_group(nodeid: str) -> str | None:
+    """The scheduling group of a test: ``matrix-<variant>`` for a parity level, the module for one of
+    :data:`WHOLE_MODULES`, ``None`` for any other test (its own unit of work)."""
+    path = nodeid.partition("::")[0]
+    if path.rsplit("/", 1)[-1] in WHOLE_MODULES:
+        return path
+    variant = variant_of(nodeid)
+    return f"matrix-{variant}" if variant else None
 
 
 # The order work starts in (pytest-xdist hands units out in collection order, the largest groups first). Variants
@@ -86,9 +93,8 @@ START_EARLY = ("test_notebooks.py",)
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def key(item: pytest.Item) -> tuple[int, int]:
-        group = matrix_group(item.nodeid) or ""
-        if group.startswith("matrix-"):
-            v = group.removeprefix("matrix-")
+        v = variant_of(item.nodeid)
+        if v is not None:
             return 0, VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER)
         return (1 if item.path.name in START_EARLY else 2), 0
 

@@ -85,3 +85,10 @@ def matrix_for(matrices: dict, device: str, pair: tuple[str, ...]) -> parity.Mat
         if device == "gpu" and (reason := mod.gpu_unavailable_reason()):
             pytest.skip(f"no GPU for {frameworks.label(fw)}: {reason}")
     return matrices.setdefault(device, parity.Matrix(device))
+
+
+def jax_worker_env() -> dict[str, str]:
+    """The ``JAX_*`` settings of the keras-jax worker (x64, the compilation cache), for a test's own JAX child."""
+    from resnet_core import frameworks
+
+    return {k: v for k, v in frameworks.worker_env(frameworks.WORKERS["keras-jax"]).items() if k.startswith("JAX_")}

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from resnet_core import frameworks, runtime
+from resnet_core import runtime
+
+from .helpers import jax_worker_env
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120  # each order takes about 4-6 s on a 2-core machine; this only guards against hangs
@@ -159,5 +161,5 @@ def test_keras_backends_beside_paddle_and_torch(backend, order):
             pytest.skip(f"needs {lib} installed")
     code = "; ".join(_COMPUTE[m] for m in order) + "; import keras; assert keras.backend.backend() == " + repr(backend)
     # the JAX settings of the keras-jax worker (x64, the compilation cache), as the matrix runs it
-    jax_env = {k: v for k, v in frameworks.worker_env(frameworks.WORKERS["keras-jax"]).items() if k.startswith("JAX_")}
+    jax_env = jax_worker_env()
     assert_ok(run(code + OK, KERAS_BACKEND=backend, **jax_env))

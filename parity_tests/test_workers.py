@@ -25,7 +25,7 @@ from resnet_core import frameworks, remote, spec
 from resnet_core.parity import Matrix
 from resnet_core.weights import WeightsError, random_weights
 
-from .helpers import require, selected_frameworks
+from .helpers import jax_worker_env, require, selected_frameworks
 from .test_keras_backends import run_snippet
 
 WORKERS = list(frameworks.WORKERS)
@@ -160,7 +160,7 @@ def test_weights_files_cross_every_backend(tmp_path, pytestconfig):
     if "keras" not in selected_frameworks(pytestconfig):
         pytest.skip("needs keras, which --framework left out")
     # JAX's settings as the keras-jax worker has them: x64, and the compilation cache (programs compiled once)
-    env = {k: v for k, v in frameworks.worker_env(frameworks.WORKERS["keras-jax"]).items() if k.startswith("JAX_")}
+    env = jax_worker_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     backends = {"tensorflow": 1, "jax": 2, "torch": 3}
     jobs = [(b, str(tmp_path / b), seed, "0") for b, seed in backends.items()]

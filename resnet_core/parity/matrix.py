@@ -158,15 +158,19 @@ class Matrix:
             self._models[variant] = {}
             while len(self._models) > 1:  # a float64 ResNet-18 per framework is 90 MB, plus the framework's copies
                 dropped, _ = self._models.popitem(last=False)
-                self._holds = {k: v for k, v in self._holds.items() if k[1] != dropped}
+                self._unhold(dropped)
                 gc.collect()
         self._models.move_to_end(variant)
         return self._models[variant]
 
+    def _unhold(self, variant: str) -> None:
+        """Forget what ``variant``'s models hold (they were dropped, or its weights replaced)."""
+        self._holds = {k: v for k, v in self._holds.items() if k[1] != variant}
+
     def _forget(self, variant: str) -> None:
         """Drop every transfer, digest and result of ``variant`` (its weights were replaced)."""
         self._models.pop(variant, None)
-        self._holds = {k: v for k, v in self._holds.items() if k[1] != variant}
+        self._unhold(variant)
         self._digests = {k: v for k, v in self._digests.items() if k[1] != variant}
         self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k[2] != variant)
 
