@@ -5,7 +5,7 @@ this package is written with ``keras.*`` only; the few things Keras has no porta
 here, one small class per backend, chosen once by :func:`current`:
 
 - gradients: a ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` over ``stateless_call`` on
-  JAX, torch autograd on PyTorch -- behind :func:`value_and_gradients`;
+  JAX (compiled with ``jax.jit``), torch autograd on PyTorch -- behind :func:`gradient_function`;
 - whether a GPU is usable, and why not;
 - TF32 (TensorFloat-32 matmuls/convolutions on Ampere and later GPUs) on or off;
 - placement on the CPU or the GPU, with the determinism settings each backend offers.
@@ -23,19 +23,23 @@ from typing import Any
 
 import keras
 
-Loss = Callable[[Any], Any]
+Loss = Callable[[Any, Any], Any]  # (outputs, targets) -> scalar
+GradientFunction = Callable[[Any, Any], tuple[Any, Any, list]]  # (inputs, targets) -> (loss, outputs, gradients)
 
 
 class TensorFlowBackend:
     name = "tensorflow"
 
-    def value_and_gradients(self, model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple:
+    def gradient_function(self, model: keras.Model, loss: Loss, variables: Sequence) -> GradientFunction:
         import tensorflow as tf
 
-        with tf.GradientTape() as tape:
-            out = model(inputs, training=True)
-            value = loss(out)
-        return value, out, tape.gradient(value, list(variables))
+        def run(inputs: Any, targets: Any) -> tuple:
+            with tf.GradientTape() as tape:
+                out = model(inputs, training=True)
+                value = loss(out, targets)
+            return value, out, tape.gradient(value, list(variables))
+
+        return run
 
     def gpu_unavailable_reason(self) -> str | None:
         import tensorflow as tf
@@ -75,22 +79,31 @@ class TensorFlowBackend:
 class JaxBackend:
     name = "jax"
 
-    def value_and_gradients(self, model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple:
+    def gradient_function(self, model: keras.Model, loss: Loss, variables: Sequence) -> GradientFunction:
         import jax
 
         trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
         index = {id(v): i for i, v in enumerate(trainable)}
+        picks = [index[id(v)] for v in variables]
 
-        def f(tv, ntv):
+        def f(tv, ntv, inputs, targets):
             out, ntv = model.stateless_call(tv, ntv, inputs, training=True)
-            return loss(out), (out, ntv)
+            return loss(out, targets), (out, ntv)
 
-        (value, (out, updated)), grads = jax.value_and_grad(f, has_aux=True)(
-            [v.value for v in trainable], [v.value for v in non_trainable]
-        )
-        for v, a in zip(non_trainable, updated):  # BN moving statistics, as a stateful call leaves them
-            v.assign(a)
-        return value, out, [grads[index[id(v)]] for v in variables]
+        # One XLA program for the forward and backward pass, traced at the first call (so under the caller's
+        # settings, dropout off) and compiled once per input shape. Run eagerly, JAX compiles each of the
+        # hundreds of ops on its own: the first float64 MiniModel gradient took 14 s that way, 4 s compiled.
+        compiled = jax.jit(jax.value_and_grad(f, has_aux=True))
+
+        def run(inputs: Any, targets: Any) -> tuple:
+            (value, (out, updated)), grads = compiled(
+                [v.value for v in trainable], [v.value for v in non_trainable], inputs, targets
+            )
+            for v, a in zip(non_trainable, updated):  # BN moving statistics, as a stateful call leaves them
+                v.assign(a)
+            return value, out, [grads[i] for i in picks]
+
+        return run
 
     def gpu_unavailable_reason(self) -> str | None:
         import jax
@@ -143,12 +156,15 @@ class JaxBackend:
 class TorchBackend:
     name = "torch"
 
-    def value_and_gradients(self, model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple:
+    def gradient_function(self, model: keras.Model, loss: Loss, variables: Sequence) -> GradientFunction:
         import torch
 
-        out = model(inputs, training=True)
-        value = loss(out)
-        return value, out.detach(), list(torch.autograd.grad(value, [v.value for v in variables]))
+        def run(inputs: Any, targets: Any) -> tuple:
+            out = model(inputs, training=True)
+            value = loss(out, targets)
+            return value, out.detach(), list(torch.autograd.grad(value, [v.value for v in variables]))
+
+        return run
 
     def gpu_unavailable_reason(self) -> str | None:
         import torch
@@ -199,13 +215,16 @@ def current() -> TensorFlowBackend | JaxBackend | TorchBackend:
     return BACKENDS[name]
 
 
-def value_and_gradients(model: keras.Model, inputs: Any, loss: Loss, variables: Sequence) -> tuple[Any, Any, list]:
-    """``loss(model(inputs, training=True))``, the model's output, and the loss' gradients w.r.t. ``variables``.
+def gradient_function(model: keras.Model, loss: Loss, variables: Sequence) -> GradientFunction:
+    """A function of ``(inputs, targets)`` that returns ``loss(model(inputs, training=True), targets)``, the
+    model's output, and the loss' gradients w.r.t. ``variables``.
 
-    Through the backend's own automatic differentiation; the model's non-trainable variables (BN
-    moving statistics) end as a stateful training call leaves them, on every backend.
+    Through the backend's own automatic differentiation; after each call the model's non-trainable
+    variables (BN moving statistics) are as a stateful training call leaves them, on every backend. Make
+    it once and call it for every step: on JAX it is compiled at its first call, with the model's settings
+    of that moment (a dropout rate changed afterwards is not seen).
     """
-    return current().value_and_gradients(model, inputs, loss, variables)
+    return current().gradient_function(model, loss, variables)
 
 
 def _promotion_table() -> dict[str, str]:

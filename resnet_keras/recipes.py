@@ -1,5 +1,5 @@
 """A seed recipe trained with Keras' own tools: keras.optimizers, a Keras LearningRateSchedule and a plain loop
-(the backend's own gradients through :func:`resnet_keras.backends.value_and_gradients`, then
+(the backend's own gradients through :func:`resnet_keras.backends.gradient_function`, then
 ``optimizer.apply_gradients``; ``model.fit`` would not let the loop hand back the logits of each step nor
 take the batches from outside).
 
@@ -25,12 +25,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from resnet_core import names, spec
+from resnet_core import names
 from resnet_core.recipes import Recipe
 
-from .backends import value_and_gradients
 from .probes import dropout_off
-from .training import _trainable
+from .training import _trainable, cross_entropy_gradients, logits_model
 from .weights import config_of
 
 
@@ -56,8 +55,8 @@ class Trainer:
         else:
             raise ValueError(f"unknown optimizer {recipe.optimizer!r}: expected 'sgd' or 'adam'")
         self.opt.build(self.variables)
-        logits_name = names.keras_layer(next(p.name for p in spec.probes(cfg) if p.stage == "logits"))
-        self.logits_model = keras.Model(model.inputs[0], model.get_layer(logits_name).output)
+        self.logits_model = logits_model(model, cfg)
+        self.gradients = cross_entropy_gradients(model, cfg, self.variables)
         self.dtype = model.weights[0].dtype
 
     def _lr(self, step: int) -> float:
@@ -76,12 +75,8 @@ class Trainer:
                     m.assign(m * ratio)
         xt = names.nchw_to_nhwc(np.asarray(x, dtype=self.dtype))
         y = np.asarray(labels, dtype=np.int64)
-
-        def loss_of(logits):
-            return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-
         with dropout_off(self.model):
-            loss, logits, grads = value_and_gradients(self.logits_model, xt, loss_of, self.variables)
+            loss, logits, grads = self.gradients(xt, y)
         if r.weight_decay:
             grads = [g + r.weight_decay * v.value for g, v in zip(grads, self.variables)]
         self.opt.apply_gradients(zip(grads, self.variables))

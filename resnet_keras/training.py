@@ -5,7 +5,7 @@ MiniModel's optional softmax is bypassed) on integer labels. BatchNorm runs with
 ``training=True`` (batch statistics); dropout is off, because the frameworks draw
 different random masks. Inputs are NCHW, as everywhere in the parity suite, and
 transposed to NHWC here. The gradients come from the backend's own automatic
-differentiation (:func:`resnet_keras.backends.value_and_gradients`), so this runs on every
+differentiation (:func:`resnet_keras.backends.gradient_function`), so this runs on every
 Keras backend.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from resnet_core import names, spec
 from resnet_core.training import OPTIMIZERS, check_batch
 
-from .backends import value_and_gradients
+from .backends import GradientFunction, gradient_function
 from .probes import dropout_off
 from .weights import config_of, export_weights, variable
 
@@ -28,26 +28,30 @@ def _trainable(model: keras.Model, cfg: spec.Config) -> dict[str, tuple[spec.Par
     return {p.name: (p, variable(model, p)) for p in spec.param_specs(cfg) if p.trainable}
 
 
-def _loss_and_grads(model: keras.Model, cfg: spec.Config, x: np.ndarray, labels: np.ndarray, variables: list):
-    """Train-mode forward (dropout off), mean cross-entropy of the logits, and its gradients."""
-    y = check_batch(cfg, x, labels)
+def cross_entropy(logits, labels):
+    """The mean cross-entropy of ``logits`` on integer ``labels``."""
+    return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+
+def logits_model(model: keras.Model, cfg: spec.Config) -> keras.Model:
+    """``model`` up to its ``logits`` stage layer (MiniModel's optional softmax bypassed)."""
     logits_name = names.keras_layer(next(p.name for p in spec.probes(cfg) if p.stage == "logits"))
-    logits_model = keras.Model(model.inputs[0], model.get_layer(logits_name).output)
-    xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
+    return keras.Model(model.inputs[0], model.get_layer(logits_name).output)
 
-    def loss(logits):
-        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
-    with dropout_off(model):
-        value, _, grads = value_and_gradients(logits_model, xt, loss, variables)
-    return value, grads
+def cross_entropy_gradients(model: keras.Model, cfg: spec.Config, variables: list) -> GradientFunction:
+    """Train-mode forward, mean cross-entropy of the logits and its gradients: call it under ``dropout_off``."""
+    return gradient_function(logits_model(model, cfg), cross_entropy, variables)
 
 
 def gradients(model: keras.Model, x: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     """Gradient of the mean cross-entropy for every trainable canonical tensor (canonical layout)."""
     cfg = config_of(model)
+    y = check_batch(cfg, x, labels)
     params = _trainable(model, cfg)
-    _, grads = _loss_and_grads(model, cfg, x, labels, [v for _, v in params.values()])
+    xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
+    with dropout_off(model):
+        _, _, grads = cross_entropy_gradients(model, cfg, [v for _, v in params.values()])(xt, y)
     return {
         n: names.from_framework("keras", p.role, keras.ops.convert_to_numpy(g))
         for (n, (p, _)), g in zip(params.items(), grads)
@@ -100,7 +104,7 @@ def optimizer_step(
     BatchNorm's moving statistics are updated by each step's forward pass.
     """
     cfg = config_of(model)
-    check_batch(cfg, x, labels, steps)
+    y = check_batch(cfg, x, labels, steps)
     params = _trainable(model, cfg)
     variables = [v for _, v in params.values()]
     opt = make_optimizer(
@@ -111,9 +115,12 @@ def optimizer_step(
         eps=eps,
         decoupled_weight_decay=weight_decay if decoupled_weight_decay and weight_decay else None,
     )
-    for _ in range(steps):
-        _, grads = _loss_and_grads(model, cfg, x, labels, variables)
-        if weight_decay and not decoupled_weight_decay:
-            grads = [g + weight_decay * v.value for g, v in zip(grads, variables)]
-        opt.apply_gradients(zip(grads, variables))
+    xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
+    with dropout_off(model):
+        run = cross_entropy_gradients(model, cfg, variables)
+        for _ in range(steps):
+            _, _, grads = run(xt, y)
+            if weight_decay and not decoupled_weight_decay:
+                grads = [g + weight_decay * v.value for g, v in zip(grads, variables)]
+            opt.apply_gradients(zip(grads, variables))
     return export_weights(model)
