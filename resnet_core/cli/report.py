@@ -105,26 +105,22 @@ def run(args: argparse.Namespace) -> int:
     mods = frameworks.load_all(fws)
     devices = _devices(args.device, mods)
     rows: list[Row] = []
-    if "structure" in levels:
-        side = structure.rows(fws, variants)
-        print(structure.format_table(side))
-        print()
-        ok = {(r["variant"], r["framework"]): r["matches_spec"] for r in side}
-        rows += [
-            Row(v, pair, "structure", "any", ok=ok[v, pair[0]] and ok[v, pair[1]])
-            for v in variants
-            for pair in PAIRS
-            if pair[0] in fws and pair[1] in fws
-        ]
+    side: list[dict] = []  # the structure table, printed at the end
     print(TABLE_HEAD)
     print("-" * len(TABLE_HEAD))
-    _print(rows)
     pairs = [p for p in PAIRS if p[0] in fws and p[1] in fws]
     for device in devices:
         matrix = Matrix(device, fws)
         if user is not None:
             matrix.add_weights(variants[0], user.config, user.weights)
         for variant in variants:
+            if "structure" in levels and device == devices[0]:  # the same models the levels then use
+                mine = structure.rows(fws, [variant], built=matrix.built)
+                side += mine
+                ok = {r["framework"]: r["matches_spec"] for r in mine}
+                cell = [Row(variant, pair, "structure", "any", ok=ok[pair[0]] and ok[pair[1]]) for pair in pairs]
+                rows += cell
+                _print(cell)
             for level in levels:
                 if level == "structure":
                     continue
@@ -136,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             cell = tf32_rows(matrix, variants, pairs)
             rows += cell
             _print(cell)
+    if side:
+        print("\n" + structure.format_table(side))
     elapsed = time.perf_counter() - start
     failed = [r for r in rows if r.passed is False]
     skipped = [r for r in rows if r.passed is None and not r.figure]

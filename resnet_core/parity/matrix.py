@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -90,11 +91,16 @@ class Matrix:
     digest and shared by every direction whose transfer delivered exactly those weights. A
     lossy or wrong transfer gives another digest and its own computation.
 
-    Models are built once per (framework, variant). A transfer is made once per (framework, variant,
-    source) and its digest remembered: a later level whose result is already cached for that digest
-    neither transfers nor runs anything. A model is reloaded only when it holds another source's
-    weights or may have changed: after a train-mode run (BN statistics move) and after it was handed
-    out by :meth:`model` or :meth:`load`. Optimizer steps and gradients run on float64 copies.
+    Models are built once per (framework, variant). What a source exports is keyed by its names,
+    dtypes, shapes, bytes *and memory layout* (:func:`_export_key`); ``b``'s import is a function of
+    that dict alone (the decoy comes first every time), so a transfer into ``b`` is made once per
+    export key and its digest shared by every source whose export has that key: sources whose exports
+    are the same bytes in the same layout (the usual case: every lossless export of one variant)
+    cost ``b`` one transfer, not one each, and a lossy, reordered or strided export still gets its
+    own. A later level whose result is already cached for a digest neither transfers nor runs
+    anything. A model is reloaded only when it holds other weights or may have changed: after a
+    train-mode run (BN statistics move) and after it was handed out by :meth:`model` or :meth:`load`.
+    Optimizer steps and gradients run on float64 copies.
     """
 
     def __init__(self, device: str = "cpu", fws: list[str] | tuple[str, ...] | None = None, *, keep: int = 16) -> None:
@@ -114,8 +120,14 @@ class Matrix:
         self._user: dict[str, tuple[spec.Variant, dict[str, np.ndarray]]] = {}
         # (fw, variant, source) -> digest of what fw holds after the transfer from source (deterministic)
         self._digests: dict[tuple[str, str, str], str] = {}
-        # (fw, variant) -> the source whose transfer the float32 model holds unchanged; absent: reload
+        # (source, variant) -> the export key of what source exports holding its own weights
+        self._export_keys: dict[tuple[str, str], str] = {}
+        # (fw, variant, export key) -> digest of what fw holds after importing an export with that key
+        self._received: dict[tuple[str, str, str], str] = {}
+        # (fw, variant) -> what the float32 model holds unchanged: fw itself (its own weights) or the key of
+        # the export it imported; absent: reload
         self._holds: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
 
     def add_weights(self, label: str, cfg: spec.Config, weights: dict[str, np.ndarray]) -> str:
         """Run the matrix on these weights (``report --weights``): a variant of their config, named ``label``.
@@ -154,24 +166,27 @@ class Matrix:
         return reason
 
     def _variant_models(self, variant: str) -> dict[tuple[str, str], Any]:
-        if variant not in self._models:
-            self._models[variant] = {}
-            while len(self._models) > 1:  # a float64 ResNet-18 per framework is 90 MB, plus the framework's copies
-                dropped, _ = self._models.popitem(last=False)
-                self._unhold(dropped)
-                gc.collect()
-        self._models.move_to_end(variant)
-        return self._models[variant]
+        with self._lock:  # structure.rows builds the worker implementations' models from threads
+            if variant not in self._models:
+                self._models[variant] = {}
+                while len(self._models) > 1:  # a float64 ResNet-18 per framework is 90 MB, plus the framework's
+                    dropped, _ = self._models.popitem(last=False)
+                    self._unhold(dropped)
+                    gc.collect()
+            self._models.move_to_end(variant)
+            return self._models[variant]
 
     def _unhold(self, variant: str) -> None:
-        """Forget what ``variant``'s models hold (they were dropped, or its weights replaced)."""
+        """Forget what ``variant``'s models hold and export (they were dropped, or its weights replaced)."""
         self._holds = {k: v for k, v in self._holds.items() if k[1] != variant}
+        self._export_keys = {k: v for k, v in self._export_keys.items() if k[1] != variant}
 
     def _forget(self, variant: str) -> None:
         """Drop every transfer, digest and result of ``variant`` (its weights were replaced)."""
         self._models.pop(variant, None)
         self._unhold(variant)
         self._digests = {k: v for k, v in self._digests.items() if k[1] != variant}
+        self._received = {k: v for k, v in self._received.items() if k[1] != variant}
         self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k[2] != variant)
 
     def model(self, fw: str, variant: str) -> Any:
@@ -179,6 +194,13 @@ class Matrix:
 
         The caller may change it, so the matrix reloads it before its own next use."""
         self._holds.pop((fw, variant), None)
+        return self._model(fw, variant)
+
+    def built(self, fw: str, variant: str) -> Any:
+        """``fw``'s float32 model of ``variant`` as the matrix has it, to be read (counts, shapes), not changed.
+
+        For :func:`resnet_core.parity.structure.rows`, so the structure level and the numerical levels share
+        one build; safe to call from one thread per framework."""
         return self._model(fw, variant)
 
     def _model(self, fw: str, variant: str) -> Any:
@@ -224,27 +246,51 @@ class Matrix:
         self._holds.pop((fw, variant), None)
         return net, self.digest(fw, variant, source)
 
+    def _own(self, fw: str, variant: str) -> Any:
+        """``fw``'s model holding the canonical weights, imported directly (the source of a direction)."""
+        net = self._model(fw, variant)
+        if self._holds.get((fw, variant)) != fw:
+            self.mod(fw).import_weights(net, self.canonical(variant))
+            self._holds[fw, variant] = fw
+        return net
+
+    def _export_key(self, source: str, variant: str) -> str:
+        """The key of what ``source`` exports holding its own weights (exporting once to learn it)."""
+        if (source, variant) not in self._export_keys:
+            exported = self.mod(source).export_weights(self._own(source, variant))
+            self._export_keys[source, variant] = _export_key(exported)
+            self._digests.setdefault((source, variant, source), _digest(exported))
+        return self._export_keys[source, variant]
+
     def _load(self, fw: str, variant: str, source: str) -> Any:
         """``fw``'s model holding the transfer from ``source``; transfers only what it does not hold already."""
+        if fw == source:
+            net = self._own(fw, variant)
+            if (fw, variant, fw) not in self._digests:
+                self._export_key(fw, variant)
+            return net
+        key = self._export_key(source, variant)
         net = self._model(fw, variant)
-        if self._holds.get((fw, variant)) != source:
-            src = self._model(source, variant)
-            if self._holds.get((source, variant)) != source:
-                self.mod(source).import_weights(src, self.canonical(variant))
-                self._holds[source, variant] = source
-            if fw != source:
-                self._holds.pop((fw, variant), None)
-                self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
-                self.mod(fw).import_weights(net, self.mod(source).export_weights(src))
-                self._holds[fw, variant] = source
-        if (fw, variant, source) not in self._digests:
-            self._digests[fw, variant, source] = _digest(self.mod(fw).export_weights(net))
+        if self._holds.get((fw, variant)) != key:
+            src = self._own(source, variant)
+            self._holds.pop((fw, variant), None)
+            self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
+            self.mod(fw).import_weights(net, self.mod(source).export_weights(src))
+            self._holds[fw, variant] = key
+        if (fw, variant, key) not in self._received:
+            self._received[fw, variant, key] = _digest(self.mod(fw).export_weights(net))
+        self._digests[fw, variant, source] = self._received[fw, variant, key]
         return net
 
     def digest(self, fw: str, variant: str, source: str) -> str:
-        """A digest of what ``fw`` holds after the transfer from ``source`` (transferring once to learn it)."""
+        """A digest of what ``fw`` holds after the transfer from ``source`` (transferring once to learn it, or
+        not at all when an export with the same key was transferred into ``fw`` before)."""
         if (fw, variant, source) not in self._digests:
-            self._load(fw, variant, source)
+            known = fw != source and self._received.get((fw, variant, self._export_key(source, variant)))
+            if known:
+                self._digests[fw, variant, source] = known
+            else:
+                self._load(fw, variant, source)
         return self._digests[fw, variant, source]
 
     def exported(self, variant: str, source: str) -> dict[str, np.ndarray]:
@@ -445,6 +491,20 @@ def _digest(weights: dict[str, np.ndarray]) -> str:
         a = np.ascontiguousarray(a)
         h.update(f"{name}:{a.shape}:{a.dtype};".encode())
         h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _export_key(weights: dict[str, Any]) -> str:
+    """A hash of an export as an import receives it: names in order, types, shapes, dtypes, strides and bytes.
+
+    Two exports with one key are the same input to any ``import_weights``; one that differs only in memory
+    layout (a transposed view where another export has a contiguous array) gets another key, so an import
+    that mishandled strided arrays would still be caught in that direction."""
+    h = hashlib.sha1()
+    for name, a in weights.items():
+        layout = "C" if getattr(a, "flags", None) is not None and a.flags.c_contiguous else getattr(a, "strides", "?")
+        h.update(f"{name}:{type(a).__module__}.{type(a).__qualname__}:{np.shape(a)}:{a.dtype}:{layout};".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
 
 
