@@ -162,10 +162,16 @@ class _Worker:
         raise exc
 
     def close(self) -> None:
+        self.ask_to_exit()
+        self.wait_for_exit()
+
+    def ask_to_exit(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.send(None)
         with contextlib.suppress(Exception):
             self._conn.close()
+
+    def wait_for_exit(self) -> None:
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -271,8 +277,10 @@ def stop(impl: str) -> None:
 def shutdown() -> None:
     """Stop every worker process (at exit, or to free their memory)."""
     with _start_lock:
+        for worker, _ in _workers.values():  # all at once: each takes a moment to exit
+            worker.ask_to_exit()
         for worker, _ in _workers.values():
-            worker.close()
+            worker.wait_for_exit()
         _workers.clear()
 
 
@@ -305,8 +313,10 @@ def _serve(fd: int) -> None:
             msg = conn.recv()
         except (EOFError, ConnectionError):
             return
-        if msg is None:
-            return
+        if msg is None:  # asked to exit: nothing of ours is left to write, so skip the interpreter's teardown of
+            sys.stdout.flush()  # the frameworks (about a second per worker)
+            sys.stderr.flush()
+            os._exit(0)
         op, name, args, kwargs, freed = msg
         for h in freed:
             objects.pop(h, None)
