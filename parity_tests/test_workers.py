@@ -179,7 +179,7 @@ def test_weights_files_cross_every_backend(tmp_path, pytestconfig):
         skipped_by = dict(zip(backends, pool.map(write, backends)))
     skipped = {path: skipped_by[b] for b, path, _, _ in jobs}
     written = [{"path": p, "seed": s, "dotted": d} for _, p, s, d in jobs if skipped[p] is None]
-    readers = [b for b in backends if not any(skipped[j[1]] for j in jobs if j[0] == b)]
+    readers = [b for b in backends if skipped_by[b] is None]
     if len(readers) < 2:
         pytest.skip(f"needs two Keras backends; these could not run: {[s for s in skipped.values() if s]}")
 

@@ -28,8 +28,9 @@ import numpy as np
 from resnet_core import names
 from resnet_core.recipes import Recipe
 
+from .backends import gradient_function
 from .probes import dropout_off
-from .training import _trainable, cross_entropy_gradients, logits_model
+from .training import _trainable, cross_entropy, logits_model
 from .weights import config_of
 
 
@@ -56,7 +57,7 @@ class Trainer:
             raise ValueError(f"unknown optimizer {recipe.optimizer!r}: expected 'sgd' or 'adam'")
         self.opt.build(self.variables)
         self.logits_model = logits_model(model, cfg)
-        self.gradients = cross_entropy_gradients(model, cfg, self.variables)
+        self.gradients = gradient_function(self.logits_model, cross_entropy, self.variables)
         self.dtype = model.weights[0].dtype
 
     def _lr(self, step: int) -> float:

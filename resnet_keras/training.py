@@ -39,19 +39,24 @@ def logits_model(model: keras.Model, cfg: spec.Config) -> keras.Model:
     return keras.Model(model.inputs[0], model.get_layer(logits_name).output)
 
 
-def cross_entropy_gradients(model: keras.Model, cfg: spec.Config, variables: list) -> GradientFunction:
+def _cross_entropy_gradients(model: keras.Model, cfg: spec.Config, variables: list) -> GradientFunction:
     """Train-mode forward, mean cross-entropy of the logits and its gradients: call it under ``dropout_off``."""
     return gradient_function(logits_model(model, cfg), cross_entropy, variables)
+
+
+def _batch(model: keras.Model, cfg: spec.Config, x: np.ndarray, labels: np.ndarray, steps: int = 1) -> tuple:
+    """The batch checked and as the model takes it: NHWC in the model's dtype, and the labels as int64."""
+    y = check_batch(cfg, x, labels, steps)
+    return names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype)), y
 
 
 def gradients(model: keras.Model, x: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     """Gradient of the mean cross-entropy for every trainable canonical tensor (canonical layout)."""
     cfg = config_of(model)
-    y = check_batch(cfg, x, labels)
+    xt, y = _batch(model, cfg, x, labels)
     params = _trainable(model, cfg)
-    xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
     with dropout_off(model):
-        _, _, grads = cross_entropy_gradients(model, cfg, [v for _, v in params.values()])(xt, y)
+        _, _, grads = _cross_entropy_gradients(model, cfg, [v for _, v in params.values()])(xt, y)
     return {
         n: names.from_framework("keras", p.role, keras.ops.convert_to_numpy(g))
         for (n, (p, _)), g in zip(params.items(), grads)
@@ -104,7 +109,7 @@ def optimizer_step(
     BatchNorm's moving statistics are updated by each step's forward pass.
     """
     cfg = config_of(model)
-    y = check_batch(cfg, x, labels, steps)
+    xt, y = _batch(model, cfg, x, labels, steps)
     params = _trainable(model, cfg)
     variables = [v for _, v in params.values()]
     opt = make_optimizer(
@@ -115,9 +120,8 @@ def optimizer_step(
         eps=eps,
         decoupled_weight_decay=weight_decay if decoupled_weight_decay and weight_decay else None,
     )
-    xt = names.nchw_to_nhwc(np.asarray(x, dtype=model.weights[0].dtype))
     with dropout_off(model):
-        run = cross_entropy_gradients(model, cfg, variables)
+        run = _cross_entropy_gradients(model, cfg, variables)
         for _ in range(steps):
             _, _, grads = run(xt, y)
             if weight_decay and not decoupled_weight_decay:

@@ -254,12 +254,16 @@ class Matrix:
             self._holds[fw, variant] = fw
         return net
 
+    def _remember_export(self, source: str, variant: str, exported: dict[str, Any]) -> str:
+        """Record the key and the digest of what ``source`` exports holding its own weights; returns the key."""
+        self._export_keys[source, variant] = _export_key(exported)
+        self._digests.setdefault((source, variant, source), _digest(exported))
+        return self._export_keys[source, variant]
+
     def _export_key(self, source: str, variant: str) -> str:
         """The key of what ``source`` exports holding its own weights (exporting once to learn it)."""
         if (source, variant) not in self._export_keys:
-            exported = self.mod(source).export_weights(self._own(source, variant))
-            self._export_keys[source, variant] = _export_key(exported)
-            self._digests.setdefault((source, variant, source), _digest(exported))
+            self._remember_export(source, variant, self.mod(source).export_weights(self._own(source, variant)))
         return self._export_keys[source, variant]
 
     def _load(self, fw: str, variant: str, source: str) -> Any:
@@ -269,13 +273,16 @@ class Matrix:
             if (fw, variant, fw) not in self._digests:
                 self._export_key(fw, variant)
             return net
-        key = self._export_key(source, variant)
         net = self._model(fw, variant)
-        if self._holds.get((fw, variant)) != key:
-            src = self._own(source, variant)
+        key = self._export_keys.get((source, variant))
+        if key is None or self._holds.get((fw, variant)) != key:
+            # one export serves both: the key (the first time) and the transfer
+            exported = self.mod(source).export_weights(self._own(source, variant))
+            if key is None:
+                key = self._remember_export(source, variant, exported)
             self._holds.pop((fw, variant), None)
             self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
-            self.mod(fw).import_weights(net, self.mod(source).export_weights(src))
+            self.mod(fw).import_weights(net, exported)
             self._holds[fw, variant] = key
         if (fw, variant, key) not in self._received:
             self._received[fw, variant, key] = _digest(self.mod(fw).export_weights(net))
