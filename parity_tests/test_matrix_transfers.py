@@ -9,6 +9,8 @@ wrongly, and check that the sharing happens where the exports are the same and n
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,8 +33,10 @@ def fake(*, strided: bool = False, lossy: bool = False, misreads_strides: bool =
     rounds one tensor on export, ``misreads_strides`` imports an array's memory in storage order (a bug that only
     a strided export shows)."""
     counts = {"imports": 0}
+    threads: set[int] = set()  # every thread that used this framework
 
     def import_weights(net: Net, weights: dict) -> None:
+        threads.add(threading.get_ident())
         counts["imports"] += 1
         for k, a in weights.items():
             if misreads_strides and not a.flags.c_contiguous:
@@ -40,6 +44,7 @@ def fake(*, strided: bool = False, lossy: bool = False, misreads_strides: bool =
             net.w[k][...] = a
 
     def export_weights(net: Net) -> dict:
+        threads.add(threading.get_ident())
         out = {}
         for k, a in net.w.items():
             if strided and a.ndim == 4:
@@ -51,14 +56,28 @@ def fake(*, strided: bool = False, lossy: bool = False, misreads_strides: bool =
             out[k] = a
         return out
 
+    def probe_outputs(net: Net, x: np.ndarray, training: bool = False) -> dict:
+        """Every probe: the first weights of every tensor, plus the input's mean (a stand-in forward pass)."""
+        threads.add(threading.get_ident())
+        value = np.concatenate([a.ravel()[:8] for a in net.w.values()])[None, :] + float(np.mean(x))
+        cfg = spec.variant(VARIANT).config
+        return {**{p.name: value for p in spec.probes(cfg)}, "output": value}
+
     return SimpleNamespace(
-        build=lambda model, **kw: Net(), import_weights=import_weights, export_weights=export_weights, counts=counts
+        build=lambda model, **kw: Net(),
+        import_weights=import_weights,
+        export_weights=export_weights,
+        probe_outputs=probe_outputs,
+        on_device=lambda net, device: contextlib.nullcontext(net),
+        counts=counts,
+        threads=threads,
     )
 
 
 def matrix(**mods: SimpleNamespace) -> Matrix:
     m = Matrix("cpu")
     m.mods = dict(mods)
+    m.unavailable = lambda fw: None  # the stand-ins need nothing installed
     return m
 
 
@@ -104,3 +123,57 @@ def test_a_model_handed_out_is_reloaded_before_the_matrix_uses_it_again(mutate):
     again, _ = m.load("t", VARIANT, "a")
     assert m.mods["t"].counts["imports"] == before + 2  # the decoy, then the transfer again
     assert all(np.array_equal(again.w[k], want[k]) for k in want)
+
+
+# rows(): the worker implementations (named as in frameworks.WORKERS) compute in threads beside this process
+PAIRS = [("torch", "keras-jax"), ("keras-jax", "torch"), ("paddle", "keras-jax"), ("keras-jax", "paddle"),
+         ("torch", "paddle"), ("paddle", "torch"), ("torch", "keras-torch"), ("keras-torch", "torch")]  # fmt: skip
+
+
+def stand_ins(**kinds: dict) -> dict[str, SimpleNamespace]:
+    return {fw: fake(**kinds.get(fw, {})) for fw in ("torch", "paddle", "keras-jax", "keras-torch")}
+
+
+@pytest.mark.parametrize("level", ["eval", "train"])
+def test_rows_gives_the_rows_of_level_by_level(level):
+    """The same rows and numbers as one direction at a time, and one transfer into a worker for two sources that
+    export the same bytes; a lossy source still gets its own transfer and its own (failing) numbers."""
+    kinds = {"paddle": {"lossy": True}}
+    together = matrix(**stand_ins(**kinds)).rows(level, VARIANT, PAIRS)
+    one_by_one_matrix = matrix(**stand_ins(**kinds))
+    one_by_one = [r for pair in PAIRS for r in one_by_one_matrix.level(level, VARIANT, pair)]
+    assert [(r.direction, r.detail) for r in together] == [(r.direction, r.detail) for r in one_by_one]
+    assert [r.comparison.max_error for r in together] == [r.comparison.max_error for r in one_by_one]
+    assert [r.passed for r in together] == [r.passed for r in one_by_one]
+    lossy = [r.passed for r in together if "paddle" in r.direction]
+    assert not all(lossy) and any(lossy)  # from paddle fails (its export is lossy), into paddle passes
+    assert all(r.passed for r in together if "paddle" not in r.direction)
+
+
+def test_each_thread_uses_only_its_own_implementation():
+    """The frameworks of this process are used from the calling thread only, each worker implementation from one
+    thread of its own: the sources' exports are handed to the workers' threads as copies."""
+    mods = stand_ins()
+    m = matrix(**mods)
+    m.rows("eval", VARIANT, PAIRS)
+    main = threading.get_ident()
+    assert mods["torch"].threads == {main} and mods["paddle"].threads == {main}
+    workers = [mods[w].threads for w in ("keras-jax", "keras-torch")]
+    assert all(len(t) == 1 and main not in t for t in workers)
+    assert mods["keras-jax"].counts["imports"] == 3  # its own weights; the decoy and torch's (paddle's is the same)
+    assert not m._handed  # the copies are dropped
+
+
+def test_a_failure_in_this_process_is_raised_as_it_is():
+    """When this process fails before handing an export over, the threads end and its own error is raised."""
+    mods = stand_ins()
+
+    def broken(net):
+        raise ValueError("paddle export broke")
+
+    mods["paddle"].export_weights = broken
+    m = matrix(**mods)
+    with pytest.raises(ValueError, match="paddle export broke"):
+        m.rows("eval", VARIANT, PAIRS)
+    assert not m._handed
+    assert threading.active_count() == 1 or all(not t.name.startswith("ThreadPool") for t in threading.enumerate())

@@ -6,7 +6,10 @@ The modules hold argparse and printing only; the work is done by the core packag
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import os
 import sys
 
 # subcommand -> (module, one-line help). Modules are imported only when their command runs,
@@ -57,5 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The ``resnet-parity`` console script: :func:`main`, then an exit that skips the interpreter's teardown.
+
+    Once every atexit handler has run (the worker processes stopped, temporary folders removed) and the output is
+    flushed, nothing of the process is still needed; tearing down the modules of TensorFlow, Paddle and PyTorch took
+    1.7 s of a 31 s ``report --quick`` (measured), so the process ends there. An exception leaves as usual.
+    """
+    rc = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be shown anyway
+            stream.flush()
+    os._exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

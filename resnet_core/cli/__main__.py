@@ -1,7 +1,5 @@
 """``python -m resnet_core.cli``: the same as the ``resnet-parity`` console script."""
 
-import sys
+from . import entry
 
-from . import main
-
-sys.exit(main())
+entry()

@@ -114,8 +114,12 @@ def run(args: argparse.Namespace) -> int:
         if user is not None:
             matrix.add_weights(variants[0], user.config, user.weights)
         for variant in variants:
-            if "structure" in levels and device == devices[0]:  # the same models the levels then use
-                mine = structure.rows(fws, [variant], built=matrix.built)
+            ref = matrix.variant(variant).reference_size
+            sizes = (ref,) if args.quick else None
+            # the eval level first, unprinted: the structure level reads its shapes from these runs
+            evaluated = matrix.rows("eval", variant, pairs, sizes) if "eval" in levels else []
+            if "structure" in levels and device == devices[0]:  # the models the levels use
+                mine = structure.rows(fws, [variant], built=matrix.built, probe=matrix.reference_probes)
                 side += mine
                 ok = {r["framework"]: r["matches_spec"] for r in mine}
                 cell = [Row(variant, pair, "structure", "any", ok=ok[pair[0]] and ok[pair[1]]) for pair in pairs]
@@ -124,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
             for level in levels:
                 if level == "structure":
                     continue
-                sizes = (matrix.variant(variant).reference_size,) if args.quick else None
-                cell = [r for pair in pairs for r in matrix.level(level, variant, pair, sizes)]
+                cell = evaluated if level == "eval" else matrix.rows(level, variant, pairs, sizes)
                 rows += cell
                 _print(cell)  # both directions of a pair first, so a symmetric pair prints once
         if device == "gpu" and "eval" in levels:  # the error with TF32 on, as a figure

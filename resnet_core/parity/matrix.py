@@ -20,6 +20,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType
@@ -124,10 +125,14 @@ class Matrix:
         self._export_keys: dict[tuple[str, str], str] = {}
         # (fw, variant, export key) -> digest of what fw holds after importing an export with that key
         self._received: dict[tuple[str, str, str], str] = {}
-        # (fw, variant) -> what the float32 model holds unchanged: fw itself (its own weights) or the key of
-        # the export it imported; absent: reload
+        # (fw, variant) -> what the float32 model holds unchanged: fw itself (its own weights, imported directly) or
+        # the digest of what a transfer left in it; absent: reload
         self._holds: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
+        # :meth:`rows` uses the matrix from one thread per worker implementation, each on its own implementation's
+        # model; this lock guards what they share (the models of a variant, the weights, the cache)
+        self._lock = threading.RLock()
+        # (source, variant) -> (export key, a copy of the export) while :meth:`rows` runs threads
+        self._handed: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
     def add_weights(self, label: str, cfg: spec.Config, weights: dict[str, np.ndarray]) -> str:
         """Run the matrix on these weights (``report --weights``): a variant of their config, named ``label``.
@@ -166,7 +171,7 @@ class Matrix:
         return reason
 
     def _variant_models(self, variant: str) -> dict[tuple[str, str], Any]:
-        with self._lock:  # structure.rows builds the worker implementations' models from threads
+        with self._lock:
             if variant not in self._models:
                 self._models[variant] = {}
                 while len(self._models) > 1:  # a float64 ResNet-18 per framework is 90 MB, plus the framework's
@@ -200,7 +205,7 @@ class Matrix:
         """``fw``'s float32 model of ``variant`` as the matrix has it, to be read (counts, shapes), not changed.
 
         For :func:`resnet_core.parity.structure.rows`, so the structure level and the numerical levels share
-        one build; safe to call from one thread per framework."""
+        one build."""
         return self._model(fw, variant)
 
     def _model(self, fw: str, variant: str) -> Any:
@@ -212,15 +217,17 @@ class Matrix:
 
     def _cached(self, key: tuple, fn) -> dict[str, np.ndarray]:
         """``fn()``'s dict of arrays, computed once while it stays among the ``keep`` most recent."""
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         # Copies: PyTorch's export_weights returns numpy views of the live parameters, which
         # the next import or optimizer step would change under a kept result.
         out = {k: np.array(v, copy=True) for k, v in fn().items()}
-        self._cache[key] = out
-        while len(self._cache) > self._keep:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = out
+            while len(self._cache) > self._keep:
+                self._cache.popitem(last=False)
         return out
 
     def canonical(self, variant: str, seed: int = WEIGHT_SEED) -> dict[str, np.ndarray]:
@@ -231,12 +238,13 @@ class Matrix:
         if variant in self._user and seed == WEIGHT_SEED:
             return self._user[variant][1]
         key = (variant, seed)
-        if key not in self._weights:
-            self._weights[key] = random_weights(self.variant(variant).config, seed)
-            while len(self._weights) > 4:
-                self._weights.popitem(last=False)
-        self._weights.move_to_end(key)
-        return self._weights[key]
+        with self._lock:
+            if key not in self._weights:
+                self._weights[key] = random_weights(self.variant(variant).config, seed)
+                while len(self._weights) > 4:
+                    self._weights.popitem(last=False)
+            self._weights.move_to_end(key)
+            return self._weights[key]
 
     def load(self, fw: str, variant: str, source: str) -> tuple[Any, str]:
         """``fw``'s model holding the weights as ``source`` exports them, and a digest of what it holds.
@@ -249,10 +257,20 @@ class Matrix:
     def _own(self, fw: str, variant: str) -> Any:
         """``fw``'s model holding the canonical weights, imported directly (the source of a direction)."""
         net = self._model(fw, variant)
-        if self._holds.get((fw, variant)) != fw:
+        own = self._digests.get((fw, variant, fw))  # known after the first import
+        if self._holds.get((fw, variant)) != fw and not self._holding(fw, variant, own):
+            self._holds.pop((fw, variant), None)
             self.mod(fw).import_weights(net, self.canonical(variant))
             self._holds[fw, variant] = fw
         return net
+
+    def _holding(self, fw: str, variant: str, digest: str | None) -> bool:
+        """Whether ``fw``'s float32 model holds, unchanged, weights whose export has this digest: a lossless transfer
+        leaves exactly its own weights, so neither a reload of them nor another such transfer is needed."""
+        held = self._holds.get((fw, variant))
+        if held == fw:
+            held = self._digests.get((fw, variant, fw))
+        return held is not None and held == digest
 
     def _remember_export(self, source: str, variant: str, exported: dict[str, Any]) -> str:
         """Record the key and the digest of what ``source`` exports holding its own weights; returns the key."""
@@ -273,19 +291,29 @@ class Matrix:
             if (fw, variant, fw) not in self._digests:
                 self._export_key(fw, variant)
             return net
-        net = self._model(fw, variant)
         key = self._export_keys.get((source, variant))
-        if key is None or self._holds.get((fw, variant)) != key:
-            # one export serves both: the key (the first time) and the transfer
-            exported = self.mod(source).export_weights(self._own(source, variant))
-            if key is None:
-                key = self._remember_export(source, variant, exported)
+        if key is None or not self._holding(fw, variant, self._received.get((fw, variant, key))):
+            if (source, variant) in self._handed:  # a copy taken by :meth:`_ahead`: the source is not touched
+                key, exported = self._handed[source, variant]
+            else:  # one export serves both: the key (the first time) and the transfer
+                exported = self.mod(source).export_weights(self._own(source, variant))
+                if key is None:
+                    key = self._remember_export(source, variant, exported)
+            return self._take(fw, variant, source, exported, key)
+        self._digests[fw, variant, source] = self._received[fw, variant, key]
+        return self._model(fw, variant)
+
+    def _take(self, fw: str, variant: str, source: str, exported: dict[str, Any], key: str) -> Any:
+        """``fw``'s model holding ``source``'s export (whose key is ``key``): imported after the decoy, unless the
+        model holds what that import leaves already."""
+        net = self._model(fw, variant)
+        if not self._holding(fw, variant, self._received.get((fw, variant, key))):
             self._holds.pop((fw, variant), None)
             self.mod(fw).import_weights(net, self.canonical(variant, DECOY_SEED))
             self.mod(fw).import_weights(net, exported)
-            self._holds[fw, variant] = key
-        if (fw, variant, key) not in self._received:
-            self._received[fw, variant, key] = _digest(self.mod(fw).export_weights(net))
+            if (fw, variant, key) not in self._received:
+                self._received[fw, variant, key] = _digest(self.mod(fw).export_weights(net))
+            self._holds[fw, variant] = self._received[fw, variant, key]
         self._digests[fw, variant, source] = self._received[fw, variant, key]
         return net
 
@@ -340,6 +368,11 @@ class Matrix:
                 return self.mod(fw).probe_outputs(placed, self.input(variant, hw), training=training)
 
         return self._cached(("probes", fw, variant, self.digest(fw, variant, source), hw, training, tf32), run)
+
+    def reference_probes(self, fw: str, variant: str) -> dict[str, np.ndarray]:
+        """``fw``'s eval probes on its own weights at the variant's reference size: the result the eval level
+        compares against there, and what the structure level reads its shapes from (one run for both)."""
+        return self.probes(fw, variant, fw, self.variant(variant).reference_size)
 
     def gradients(self, fw: str, variant: str, source: str) -> dict[str, np.ndarray]:
         """Float64 cross-entropy gradients of ``fw`` holding the weights transferred from ``source``."""
@@ -403,6 +436,81 @@ class Matrix:
                 inc = inc * (n[p.module] / (n[p.module] - 1))
             out[p.name] = inc
         return out
+
+    # ------------------------------------------------------------------ every direction at once
+    def rows(
+        self, level: str, variant: str, pairs: list[tuple[str, str]], sizes: tuple[tuple[int, int], ...] | None = None
+    ) -> list[Row]:
+        """The rows of :meth:`level` for every direction in ``pairs``, with the worker implementations computing
+        beside this process.
+
+        Direction by direction, each worker would compute while this process waits, and the reverse. Here each
+        worker implementation gets a thread (it waits on the worker's socket) that computes its results on its own
+        weights, then takes the transfer from each framework of this process it is paired with and computes its
+        results on that; meanwhile this process hands each worker the exports it needs (copies, taken in this
+        thread), computes its own frameworks' results, and makes the transfers between its own frameworks. A
+        thread uses only its own implementation's model, so nothing is shared but the matrix's locked caches.
+        :meth:`level` then finds every result cached (a lossless transfer leaves the digest of the model's own
+        weights) and makes only the transfers out of the workers. The rows and numbers are those of calling
+        :meth:`level` for each pair; a failure is raised as it would raise.
+        """
+        v = self.variant(variant)
+        results = {
+            "eval": lambda fw, src: [self.probes(fw, variant, src, hw) for hw in (sizes or v.eval_sizes)],
+            "train": lambda fw, src: self.probes(fw, variant, src, v.train_size, True),
+            "gradients": lambda fw, src: self.gradients(fw, variant, src),
+            **{
+                o: lambda fw, src, o=o: (self.held(fw, variant, src), self.step(fw, variant, src, o))
+                for o in OPTIMIZERS
+            },
+        }.get(level)
+        usable = [p for p in pairs if all(self.unavailable(fw) is None for fw in p)]
+        if results is not None and usable:
+            self._ahead(variant, usable, results)
+        return [r for pair in pairs for r in self.level(level, variant, pair, sizes)]
+
+    def _ahead(self, variant: str, pairs: list[tuple[str, str]], results: Any) -> None:
+        """:meth:`rows`' computation: ``results(fw, source)`` for every direction, the workers' in their threads."""
+        fws = list(dict.fromkeys(fw for pair in pairs for fw in pair))
+        remote = [fw for fw in fws if fw in frameworks.WORKERS]
+        local = [fw for fw in fws if fw not in remote]
+        partners = {w: list(dict.fromkeys(a for a, b in pairs if b == w and a in local)) for w in remote}
+        handed: dict[str, Future] = {a: Future() for w in remote for a in partners[w]}
+        self.canonical(variant)
+        self.canonical(variant, DECOY_SEED)
+        self._variant_models(variant)  # drops the previous variant's models before the threads start
+
+        def worker_side(w: str) -> None:
+            results(w, w)
+            for a in partners[w]:
+                handed[a].result()  # a's export is in self._handed: the transfer from a leaves a's model alone
+                results(w, a)
+
+        with ThreadPoolExecutor(max_workers=max(len(remote), 1)) as pool:
+            pending = [pool.submit(worker_side, w) for w in remote]
+            try:
+                for a, ready in handed.items():  # first, so that the workers never wait long
+                    exported = self.mod(a).export_weights(self._own(a, variant))
+                    if (a, variant) not in self._export_keys:
+                        self._remember_export(a, variant, exported)
+                    # a copy (in the same memory layout, keyed as what the import receives): PyTorch's export is
+                    # views of the live parameters, which this thread changes next
+                    copied = {k: _copy(x) for k, x in exported.items()}
+                    self._handed[a, variant] = _export_key(copied), copied
+                    ready.set_result(None)
+                for fw in local:
+                    results(fw, fw)
+                for a, b in pairs:
+                    if a in local and b in local:
+                        results(b, a)
+            finally:  # on a failure here, the threads end (without an export to wait for) before it is raised
+                for ready in handed.values():
+                    if not ready.done():
+                        ready.set_exception(RuntimeError(f"{variant}: this process failed before exporting"))
+                wait(pending)
+                self._handed.clear()
+        for done in pending:
+            done.result()
 
     # ------------------------------------------------------------------ the levels
     def eval_forward(
@@ -491,13 +599,18 @@ def _arrow(pair: tuple[str, str]) -> str:
     return f"{frameworks.label(pair[0])} -> {frameworks.label(pair[1])}"
 
 
+def _copy(a: Any) -> Any:
+    """A copy of an exported array in the same memory layout (a transposed view stays transposed)."""
+    return a.copy(order="K") if isinstance(a, np.ndarray) else a
+
+
 def _digest(weights: dict[str, np.ndarray]) -> str:
     """A hash of a canonical weight dict: names, shapes, dtypes and bytes."""
     h = hashlib.sha1()
     for name, a in weights.items():
         a = np.ascontiguousarray(a)
         h.update(f"{name}:{a.shape}:{a.dtype};".encode())
-        h.update(a.tobytes())
+        h.update(memoryview(a).cast("B"))  # the bytes in place: tobytes() would copy 45 MB per ResNet-18
     return h.hexdigest()
 
 
@@ -511,7 +624,7 @@ def _export_key(weights: dict[str, Any]) -> str:
     for name, a in weights.items():
         layout = "C" if getattr(a, "flags", None) is not None and a.flags.c_contiguous else getattr(a, "strides", "?")
         h.update(f"{name}:{type(a).__module__}.{type(a).__qualname__}:{np.shape(a)}:{a.dtype}:{layout};".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
     return h.hexdigest()
 
 

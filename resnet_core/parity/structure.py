@@ -9,39 +9,51 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from .. import frameworks, spec
 from ..weights import random_input
+from .settings import BATCH
 
 Built = Callable[[str, str], Any]  # (framework, variant id) -> a model of that variant, only read here
+Probe = Callable[[str, str], dict[str, np.ndarray]]  # (framework, variant id) -> probe outputs at the reference size
 
 
-def rows(fws: list[str], variants: list[str] | None = None, built: Built | None = None) -> list[dict]:
+def rows(
+    fws: list[str], variants: list[str] | None = None, built: Built | None = None, probe: Probe | None = None
+) -> list[dict]:
     """One row per (variant, framework): counts and output shape at the variant's reference size.
 
-    ``variants``: only these (default: every variant of the table). ``built``: where the models come from
-    (``report`` passes its :class:`~resnet_core.parity.matrix.Matrix`'s, which the levels then use too);
-    by default each is built here. Implementations in worker processes (Keras on JAX and PyTorch) compute
-    their rows in threads that wait on their sockets, so the workers build and run while this process does
-    its own frameworks'.
+    ``variants``: only these (default: every variant of the table). ``built`` and ``probe``: where the models
+    and their probe outputs at the reference size come from (``report`` passes its
+    :class:`~resnet_core.parity.matrix.Matrix`'s models and eval-level results, so nothing is built or run twice);
+    by default each model is built here and run on a batch of the eval level's size. Implementations in worker
+    processes (Keras on JAX
+    and PyTorch) compute their rows in threads that wait on their sockets, so the workers build and run while
+    this process does its own frameworks'.
     """
     mods = frameworks.load_all(fws)
     chosen = [v for v in spec.VARIANTS.values() if variants is None or v.id in variants]
     get = built or (lambda fw, variant: mods[fw].build(spec.variant(variant).model, **spec.variant(variant).kwargs))
+    run = probe or (
+        lambda fw, variant: mods[fw].probe_outputs(
+            get(fw, variant), random_input(spec.variant(variant).config, BATCH, *spec.variant(variant).reference_size)
+        )
+    )
     remote = [fw for fw in mods if fw in frameworks.WORKERS]
     with ThreadPoolExecutor(max_workers=max(len(remote), 1)) as pool:
-        pending = {fw: pool.submit(lambda fw=fw: [_row(v, fw, mods[fw], get) for v in chosen]) for fw in remote}
-        done = {fw: [_row(v, fw, mods[fw], get) for v in chosen] for fw in mods if fw not in pending}
+        pending = {fw: pool.submit(lambda fw=fw: [_row(v, fw, mods[fw], get, run) for v in chosen]) for fw in remote}
+        done = {fw: [_row(v, fw, mods[fw], get, run) for v in chosen] for fw in mods if fw not in pending}
         done.update({fw: f.result() for fw, f in pending.items()})
     return [done[fw][i] for i in range(len(chosen)) for fw in mods]
 
 
-def _row(v: spec.Variant, fw: str, mod: Any, get: Built) -> dict:
+def _row(v: spec.Variant, fw: str, mod: Any, get: Built, run: Probe) -> dict:
     cfg = v.config
     h, w = v.reference_size
     want = spec.counts(cfg)
-    net = get(fw, v.id)
-    got = mod.count_params(net)
-    probes = mod.probe_outputs(net, random_input(cfg, 1, h, w))
+    got = mod.count_params(get(fw, v.id))
+    probes = run(fw, v.id)
     shapes = {p.stage: tuple(probes[p.name].shape[1:]) for p in spec.stages(cfg)}
     return {
         "variant": v.id,
