@@ -274,8 +274,8 @@ class Matrix:
 
     def _remember_export(self, source: str, variant: str, exported: dict[str, Any]) -> str:
         """Record the key and the digest of what ``source`` exports holding its own weights; returns the key."""
-        self._export_keys[source, variant] = _export_key(exported)
-        self._digests.setdefault((source, variant, source), _digest(exported))
+        self._export_keys[source, variant], digest = _hashes(exported)
+        self._digests.setdefault((source, variant, source), digest)
         return self._export_keys[source, variant]
 
     def _export_key(self, source: str, variant: str) -> str:
@@ -496,7 +496,9 @@ class Matrix:
                     # a copy (in the same memory layout, keyed as what the import receives): PyTorch's export is
                     # views of the live parameters, which this thread changes next
                     copied = {k: _copy(x) for k, x in exported.items()}
-                    self._handed[a, variant] = _export_key(copied), copied
+                    layouts = zip(copied.values(), exported.values())
+                    same = all(getattr(c, "strides", None) == getattr(x, "strides", None) for c, x in layouts)
+                    self._handed[a, variant] = (self._export_keys[a, variant] if same else _export_key(copied)), copied
                     ready.set_result(None)
                 for fw in local:
                     results(fw, fw)
@@ -604,28 +606,33 @@ def _copy(a: Any) -> Any:
     return a.copy(order="K") if isinstance(a, np.ndarray) else a
 
 
-def _digest(weights: dict[str, np.ndarray]) -> str:
-    """A hash of a canonical weight dict: names, shapes, dtypes and bytes."""
-    h = hashlib.sha1()
+def _hashes(weights: dict[str, Any]) -> tuple[str, str]:
+    """``(export key, digest)`` of a weight dict, in one pass over its bytes (each array's bytes hashed once).
+
+    The digest: names, shapes, dtypes and bytes (what a model holds). The export key: the same plus, per array, its
+    type and memory layout, as an import receives it: two exports with one key are the same input to any
+    ``import_weights``; one that differs only in layout (a transposed view where another export has a contiguous
+    array) gets another key, so an import that mishandled strided arrays would still be caught in that direction."""
+    key, digest = hashlib.sha1(), hashlib.sha1()
     for name, a in weights.items():
-        a = np.ascontiguousarray(a)
-        h.update(f"{name}:{a.shape}:{a.dtype};".encode())
-        h.update(memoryview(a).cast("B"))  # the bytes in place: tobytes() would copy 45 MB per ResNet-18
-    return h.hexdigest()
+        dense = np.ascontiguousarray(a)
+        data = hashlib.sha1(memoryview(dense).cast("B")).digest()  # in place: tobytes() would copy 45 MB
+        layout = "C" if getattr(a, "flags", None) is not None and a.flags.c_contiguous else getattr(a, "strides", "?")
+        key.update(f"{name}:{type(a).__module__}.{type(a).__qualname__}:{np.shape(a)}:{a.dtype}:{layout};".encode())
+        key.update(data)
+        digest.update(f"{name}:{dense.shape}:{dense.dtype};".encode())
+        digest.update(data)
+    return key.hexdigest(), digest.hexdigest()
+
+
+def _digest(weights: dict[str, Any]) -> str:
+    """A hash of a canonical weight dict: names, shapes, dtypes and bytes (:func:`_hashes`)."""
+    return _hashes(weights)[1]
 
 
 def _export_key(weights: dict[str, Any]) -> str:
-    """A hash of an export as an import receives it: names in order, types, shapes, dtypes, strides and bytes.
-
-    Two exports with one key are the same input to any ``import_weights``; one that differs only in memory
-    layout (a transposed view where another export has a contiguous array) gets another key, so an import
-    that mishandled strided arrays would still be caught in that direction."""
-    h = hashlib.sha1()
-    for name, a in weights.items():
-        layout = "C" if getattr(a, "flags", None) is not None and a.flags.c_contiguous else getattr(a, "strides", "?")
-        h.update(f"{name}:{type(a).__module__}.{type(a).__qualname__}:{np.shape(a)}:{a.dtype}:{layout};".encode())
-        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
-    return h.hexdigest()
+    """A hash of an export as an import receives it (:func:`_hashes`)."""
+    return _hashes(weights)[0]
 
 
 def tf32_rows(matrix: Matrix, variants: list[str], pairs: list[tuple[str, str]]) -> list[Row]:
