@@ -85,10 +85,12 @@ def matrix_group(nodeid: str) -> str | None:
 
 # The order work starts in (pytest-xdist hands units out in collection order, the largest groups first). Variants
 # whose programs have the shapes of one already running start second, when JAX's compilation cache has them (the
-# two CIFAR variants started side by side compiled the same programs twice); the notebooks, the longest single
-# tests (47-87 s), start right after the groups instead of ending the run alone.
+# two CIFAR variants started side by side compiled the same programs twice). The single tests of the longest
+# modules start right after the groups, longest first, instead of ending the run with one worker alone: the
+# notebooks (15-80 s each), then the modules whose tests start children that import the frameworks (5-40 s each;
+# test_workers.py, last in file order, ended the run with 75 s of them).
 VARIANT_ORDER = ("resnet18-cifar", "resnet18-imagenet", "resnet18-cifar-shortcut_bias", "resnet18-d2l", "minimodel")
-START_EARLY = ("test_notebooks.py",)
+START_EARLY = ("test_notebooks.py", "test_workers.py", "test_bench.py", "test_import_order.py", "test_quiet_start.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -96,7 +98,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         v = variant_of(item.nodeid)
         if v is not None:
             return 0, VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER)
-        return (1 if item.path.name in START_EARLY else 2), 0
+        if item.path.name in START_EARLY:
+            return 1, START_EARLY.index(item.path.name)
+        return 2, 0
 
     items.sort(key=key)  # stable: the order within a group stays pytest's
 

@@ -28,9 +28,8 @@ def rows(
     and their probe outputs at the reference size come from (``report`` passes its
     :class:`~resnet_core.parity.matrix.Matrix`'s models and eval-level results, so nothing is built or run twice);
     by default each model is built here and run on a batch of the eval level's size. Implementations in worker
-    processes (Keras on JAX
-    and PyTorch) compute their rows in threads that wait on their sockets, so the workers build and run while
-    this process does its own frameworks'.
+    processes (Keras on JAX and PyTorch) compute their rows in threads that wait on their sockets, so the workers
+    build and run while this process does its own frameworks'.
     """
     mods = frameworks.load_all(fws)
     chosen = [v for v in spec.VARIANTS.values() if variants is None or v.id in variants]
