@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from resnet_core import names, spec
+from resnet_core.parity import structure
+from resnet_core.parity.settings import BATCH
 from resnet_core.weights import random_input
 
 from .helpers import require
@@ -124,6 +126,17 @@ def test_stage_shapes_at_reference_size(fw, variant):
     got = {p.stage: tuple(outs[p.name].shape) for p in spec.stages(cfg)}
     assert got == {k: (2, *v) for k, v in expected.items()}
     assert outs["output"].shape == (2, expected["logits"][0])
+
+
+def test_summary_table_builds_each_model_once(fw, framework, monkeypatch):
+    """``resnet-parity summary``'s rows (:func:`structure.rows` on its own): one build serves a row's counts and its
+    run, and the row states the specified counts and shapes."""
+    build, calls = fw.build, []
+    monkeypatch.setattr(fw, "build", lambda *a, **k: calls.append(a) or build(*a, **k))
+    (row,) = structure.rows([framework], ["minimodel"])
+    assert len(calls) == 1
+    assert (row["trainable"], row["bn_statistics"]) == EXPECTED_COUNTS["minimodel"]
+    assert row["matches_spec"] and row["output"] == (BATCH, 10)
 
 
 @pytest.mark.parametrize("hw", [(45, 37), (33, 64)])

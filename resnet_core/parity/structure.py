@@ -34,25 +34,21 @@ def rows(
     mods = frameworks.load_all(fws)
     chosen = [v for v in spec.VARIANTS.values() if variants is None or v.id in variants]
     get = built or (lambda fw, variant: mods[fw].build(spec.variant(variant).model, **spec.variant(variant).kwargs))
-    run = probe or (
-        lambda fw, variant: mods[fw].probe_outputs(
-            get(fw, variant), random_input(spec.variant(variant).config, BATCH, *spec.variant(variant).reference_size)
-        )
-    )
     remote = [fw for fw in mods if fw in frameworks.WORKERS]
     with ThreadPoolExecutor(max_workers=max(len(remote), 1)) as pool:
-        pending = {fw: pool.submit(lambda fw=fw: [_row(v, fw, mods[fw], get, run) for v in chosen]) for fw in remote}
-        done = {fw: [_row(v, fw, mods[fw], get, run) for v in chosen] for fw in mods if fw not in pending}
+        pending = {fw: pool.submit(lambda fw=fw: [_row(v, fw, mods[fw], get, probe) for v in chosen]) for fw in remote}
+        done = {fw: [_row(v, fw, mods[fw], get, probe) for v in chosen] for fw in mods if fw not in pending}
         done.update({fw: f.result() for fw, f in pending.items()})
     return [done[fw][i] for i in range(len(chosen)) for fw in mods]
 
 
-def _row(v: spec.Variant, fw: str, mod: Any, get: Built, run: Probe) -> dict:
+def _row(v: spec.Variant, fw: str, mod: Any, get: Built, probe: Probe | None) -> dict:
     cfg = v.config
     h, w = v.reference_size
     want = spec.counts(cfg)
-    got = mod.count_params(get(fw, v.id))
-    probes = run(fw, v.id)
+    net = get(fw, v.id)  # one model for the counts and the run (by default each call builds one)
+    got = mod.count_params(net)
+    probes = probe(fw, v.id) if probe else mod.probe_outputs(net, random_input(cfg, BATCH, h, w))
     shapes = {p.stage: tuple(probes[p.name].shape[1:]) for p in spec.stages(cfg)}
     return {
         "variant": v.id,
