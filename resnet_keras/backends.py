@@ -6,6 +6,8 @@ here, one small class per backend, chosen once by :func:`current`:
 
 - gradients: a ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` over ``stateless_call`` on
   JAX (compiled with ``jax.jit``), torch autograd on PyTorch -- behind :func:`gradient_function`;
+- optimizer steps: ``apply_gradients`` on TensorFlow and PyTorch, ``stateless_apply`` compiled with
+  ``jax.jit`` on JAX (as Keras' own JAX trainer runs it) -- behind :func:`optimizer_function`;
 - whether a GPU is usable, and why not;
 - TF32 (TensorFloat-32 matmuls/convolutions on Ampere and later GPUs) on or off;
 - placement on the CPU or the GPU, with the determinism settings each backend offers.
@@ -25,6 +27,16 @@ import keras
 
 Loss = Callable[[Any, Any], Any]  # (outputs, targets) -> scalar
 GradientFunction = Callable[[Any, Any], tuple[Any, Any, list]]  # (inputs, targets) -> (loss, outputs, gradients)
+OptimizerFunction = Callable[[list], None]  # gradients -> None (the variables and the optimizer's state updated)
+
+
+def _eager_optimizer_function(optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
+    def run(grads: list) -> None:
+        if l2:
+            grads = [g + l2 * v.value for g, v in zip(grads, variables)]
+        optimizer.apply_gradients(zip(grads, variables))
+
+    return run
 
 
 class TensorFlowBackend:
@@ -40,6 +52,9 @@ class TensorFlowBackend:
             return value, out, tape.gradient(value, list(variables))
 
         return run
+
+    def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
+        return _eager_optimizer_function(optimizer, variables, l2)
 
     def gpu_unavailable_reason(self) -> str | None:
         import tensorflow as tf
@@ -105,6 +120,31 @@ class JaxBackend:
 
         return run
 
+    def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
+        import jax
+
+        optimizer.build(list(variables))
+        state = optimizer.variables
+
+        def step(opt_values, grads, values):
+            if l2:
+                grads = [g + l2 * w for g, w in zip(grads, values)]
+            return optimizer.stateless_apply(opt_values, grads, values)
+
+        # One XLA program per step, as Keras' JAX trainer compiles it; run eagerly, each update op of each
+        # variable shape was a program of its own (cold: 19.2 s -> 12.2 s for SGD and Adam on ResNet-18 and
+        # MiniModel, measured). Traced at the first call: the optimizer's Python attributes are read then.
+        compiled = jax.jit(step)
+
+        def run(grads: list) -> None:
+            values, opt_values = compiled([v.value for v in state], list(grads), [v.value for v in variables])
+            for v, a in zip(variables, values):
+                v.assign(a)
+            for v, a in zip(state, opt_values):
+                v.assign(a)
+
+        return run
+
     def gpu_unavailable_reason(self) -> str | None:
         import jax
 
@@ -166,6 +206,9 @@ class TorchBackend:
 
         return run
 
+    def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
+        return _eager_optimizer_function(optimizer, variables, l2)
+
     def gpu_unavailable_reason(self) -> str | None:
         import torch
 
@@ -225,6 +268,17 @@ def gradient_function(model: keras.Model, loss: Loss, variables: Sequence) -> Gr
     of that moment (a dropout rate changed afterwards is not seen).
     """
     return current().gradient_function(model, loss, variables)
+
+
+def optimizer_function(optimizer: keras.Optimizer, variables: Sequence, l2: float = 0.0) -> OptimizerFunction:
+    """A function of gradients (one per variable of ``variables``, in order) that makes one step of ``optimizer``.
+
+    ``l2`` > 0 adds ``l2 * w`` to each gradient first (L2 decay as PyTorch and Paddle apply it). Through the
+    backend's own way of running an optimizer: ``apply_gradients`` on TensorFlow and PyTorch, ``stateless_apply``
+    compiled with ``jax.jit`` on JAX. Make it once per optimizer: on JAX it is compiled at its first call, so an
+    attribute of ``optimizer`` changed afterwards (an epsilon set per step) is not seen.
+    """
+    return current().optimizer_function(optimizer, variables, l2)
 
 
 def _promotion_table() -> dict[str, str]:

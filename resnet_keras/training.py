@@ -17,7 +17,7 @@ import numpy as np
 from resnet_core import names, spec
 from resnet_core.training import OPTIMIZERS, check_batch
 
-from .backends import GradientFunction, gradient_function
+from .backends import GradientFunction, gradient_function, optimizer_function
 from .probes import dropout_off
 from .weights import config_of, export_weights, variable
 
@@ -120,11 +120,10 @@ def optimizer_step(
         eps=eps,
         decoupled_weight_decay=weight_decay if decoupled_weight_decay and weight_decay else None,
     )
+    apply = optimizer_function(opt, variables, l2=0.0 if decoupled_weight_decay else weight_decay)
     with dropout_off(model):
         run = _cross_entropy_gradients(model, cfg, variables)
         for _ in range(steps):
             _, _, grads = run(xt, y)
-            if weight_decay and not decoupled_weight_decay:
-                grads = [g + weight_decay * v.value for g, v in zip(grads, variables)]
-            opt.apply_gradients(zip(grads, variables))
+            apply(grads)
     return export_weights(model)
