@@ -21,13 +21,16 @@ import sys
 import numpy as np
 import pytest
 
-from .helpers import REPO, needs_repository, selected_frameworks
+from .helpers import REPO, jax_worker_env, needs_repository, selected_frameworks
 
 pytestmark = pytest.mark.catalog
 
 # the library each backend needs; a run of a backend whose library is missing is a skip that says so
 LIBRARY = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 BACKENDS = list(LIBRARY)
+# JAX's persistent compilation cache as the keras-jax worker keeps it (programs compiled once across runs), but
+# not the worker's x64: the JAX run starts without it.
+JAX_CACHE = {k: v for k, v in jax_worker_env().items() if k != "JAX_ENABLE_X64"}
 # run name -> (backend, extra environment). The JAX run has the XLA determinism flag this project sets on GPUs;
 # at its end it turns JAX's 64-bit mode on with jax.config.update and repeats the float64 probes.
 PROBES = ["layout", "float64", "files", "kernels", "rng", "promotion", "float64_model", "determinism", "reductions"]
@@ -36,6 +39,7 @@ RUNS = {
     "jax": (
         "jax",
         {
+            **JAX_CACHE,
             "PROBES": ",".join(p for p in PROBES if p != "float64_model"),
             "XLA_FLAGS": "--xla_gpu_deterministic_ops=true",
         },
