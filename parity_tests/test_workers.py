@@ -233,7 +233,7 @@ def test_float64_is_refused_until_keras_keeps_it(backend, pytestconfig):
     if "keras" not in selected_frameworks(pytestconfig):
         pytest.skip("needs keras, which --framework left out")
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    got = run_snippet(backend, FLOAT64, {**env, "JAX_ENABLE_X64": "1"})
+    got = run_snippet(backend, FLOAT64, {**env, **jax_worker_env()})  # x64 on, and the worker's compilation cache
     assert got["refused"] and "keep_float64()" in got["refused"] and "float32" in got["refused"]
     assert got["dtype"] == "float64"
     assert got["bn_error"] < 1e-12  # float32 arithmetic would leave ~1e-7
