@@ -123,7 +123,8 @@ class JaxBackend:
     def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
         import jax
 
-        optimizer.build(list(variables))
+        if not optimizer.built:
+            optimizer.build(list(variables))
         state = optimizer.variables
 
         def step(opt_values, grads, values):
@@ -270,14 +271,19 @@ def gradient_function(model: keras.Model, loss: Loss, variables: Sequence) -> Gr
     return current().gradient_function(model, loss, variables)
 
 
-def optimizer_function(optimizer: keras.Optimizer, variables: Sequence, l2: float = 0.0) -> OptimizerFunction:
+def optimizer_function(
+    optimizer: keras.Optimizer, variables: Sequence, l2: float = 0.0, *, traced: bool = True
+) -> OptimizerFunction:
     """A function of gradients (one per variable of ``variables``, in order) that makes one step of ``optimizer``.
 
     ``l2`` > 0 adds ``l2 * w`` to each gradient first (L2 decay as PyTorch and Paddle apply it). Through the
     backend's own way of running an optimizer: ``apply_gradients`` on TensorFlow and PyTorch, ``stateless_apply``
     compiled with ``jax.jit`` on JAX. Make it once per optimizer: on JAX it is compiled at its first call, so an
-    attribute of ``optimizer`` changed afterwards (an epsilon set per step) is not seen.
+    attribute of ``optimizer`` changed afterwards (an epsilon set per step) is not seen; ``traced=False`` applies
+    the gradients eagerly on every backend, for an optimizer whose attributes change between steps.
     """
+    if not traced:
+        return _eager_optimizer_function(optimizer, variables, l2)
     return current().optimizer_function(optimizer, variables, l2)
 
 

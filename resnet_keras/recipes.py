@@ -28,7 +28,7 @@ import numpy as np
 from resnet_core import names
 from resnet_core.recipes import Recipe
 
-from .backends import gradient_function
+from .backends import gradient_function, optimizer_function
 from .probes import dropout_off
 from .training import _trainable, cross_entropy, logits_model
 from .weights import config_of
@@ -58,6 +58,8 @@ class Trainer:
         self.opt.build(self.variables)
         self.logits_model = logits_model(model, cfg)
         self.gradients = gradient_function(self.logits_model, cross_entropy, self.variables)
+        # eager: step() sets Adam's epsilon and rescales the momentum between steps
+        self.apply = optimizer_function(self.opt, self.variables, recipe.weight_decay, traced=False)
         self.dtype = model.weights[0].dtype
 
     def _lr(self, step: int) -> float:
@@ -78,9 +80,7 @@ class Trainer:
         y = np.asarray(labels, dtype=np.int64)
         with dropout_off(self.model):
             loss, logits, grads = self.gradients(xt, y)
-        if r.weight_decay:
-            grads = [g + r.weight_decay * v.value for g, v in zip(grads, self.variables)]
-        self.opt.apply_gradients(zip(grads, self.variables))
+        self.apply(grads)
         return float(loss), keras.ops.convert_to_numpy(logits)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
