@@ -18,7 +18,7 @@ import pytest
 from resnet_core import names, spec
 from resnet_core.parity import structure
 from resnet_core.parity.settings import BATCH
-from resnet_core.weights import random_input
+from resnet_core.weights import random_input, random_weights
 
 from .helpers import require
 from .seed_models import D2L_PRINTED_SHAPES_224
@@ -97,6 +97,34 @@ def test_canonical_names_and_shapes(fw, variant):
     want = [(p.name, p.shape) for p in spec.param_specs(cfg)]
     assert [(k, v.shape) for k, v in exported.items()] == want
     assert all(v.dtype == np.float32 for v in exported.values())
+
+
+@pytest.mark.parametrize("model_variant", ["resnet18-cifar", "minimodel"])  # every Conv2D/Dense site of both graphs
+def test_a_build_for_replaced_weights_is_the_same_model(fw, framework, model_variant):
+    """``build(..., initialize=False)``, used wherever every weight is replaced next (the parity matrix, loading a
+    file, the recipes), is the same model: the same canonical names and shapes, and once weights are imported the
+    same output at every probe point, bit for bit, as a default build. Keras starts its kernels at zeros (no random
+    numbers drawn), and a model rebuilt from its config draws them as usual."""
+    v = spec.variant(model_variant)
+    default, lean = fw.build(v.model, **v.kwargs), fw.build(v.model, initialize=False, **v.kwargs)
+    shapes = [(k, a.shape) for k, a in fw.export_weights(default).items()]
+    assert [(k, a.shape) for k, a in fw.export_weights(lean).items()] == shapes
+    if framework == "keras":
+
+        def kernels(net):
+            return [np.asarray(w.numpy()) for w in net.weights if w.path.endswith("/kernel")]
+
+        assert len(kernels(lean)) == sum(k.endswith(".weight") and len(s) > 1 for k, s in shapes)
+        assert not any(np.any(k) for k in kernels(lean))
+        assert all(np.any(k) for k in kernels(default))
+        assert all(np.any(k) for k in kernels(type(lean).from_config(lean.get_config())))
+    weights = random_weights(v.config, seed=5)
+    x = random_input(v.config, 2, *v.reference_size, seed=1)
+    for net in (default, lean):
+        fw.import_weights(net, weights)
+    want, got = fw.probe_outputs(default, x), fw.probe_outputs(lean, x)
+    assert list(got) == list(want)
+    assert [k for k in want if not np.array_equal(got[k], want[k])] == []
 
 
 def test_native_names_follow_the_rule(fw, framework, variant):

@@ -10,6 +10,7 @@ named after its canonical module by :func:`resnet_core.names.keras_layer` (``lay
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 import keras
@@ -17,6 +18,11 @@ from keras import layers
 
 from resnet_core import spec
 from resnet_core.names import keras_layer as _k
+
+# Every Conv2D and Dense kernel's initializer: Keras' default, or zeros while build(..., initialize=False) runs.
+# Keras on JAX compiles its random-number program once per weight shape (about 0.3 s each, 4.5 s for a first
+# ResNet-18), all of it wasted when the weights are replaced next.
+_KERNEL_INIT: ContextVar[str] = ContextVar("resnet_keras_kernel_init", default="glorot_uniform")
 
 
 def _bn(name: str, bn: spec.BatchNormSpec) -> layers.BatchNormalization:
@@ -34,7 +40,15 @@ def _conv(
     else:
         # At stride 1 and odd kernels 'same' is exactly the symmetric padding (k-1)/2.
         mode = "same" if padding else "valid"
-    return layers.Conv2D(filters, kernel, strides=stride, padding=mode, use_bias=bias, name=_k(name))(x)
+    return layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=mode,
+        use_bias=bias,
+        name=_k(name),
+        kernel_initializer=_KERNEL_INIT.get(),
+    )(x)
 
 
 def _basic_block(x, b: spec.BasicBlockSpec, cfg: spec.ResNet18Config, strided_padding: str):
@@ -71,7 +85,7 @@ def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit")
         x = _basic_block(x, b, cfg, strided_padding)
     x = layers.GlobalAveragePooling2D(keepdims=True, name=_k("avgpool"))(x)
     x = layers.Flatten(name=_k("flatten"))(x)
-    x = layers.Dense(cfg.num_classes, name=_k("fc"))(x)
+    x = layers.Dense(cfg.num_classes, name=_k("fc"), kernel_initializer=_KERNEL_INIT.get())(x)
     return inputs, x
 
 
@@ -79,13 +93,24 @@ def _unit(x, u: spec.UnitSpec):
     res = x
     if u.pool:
         x = layers.MaxPooling2D(2, name=_k(f"{u.name}.pool"))(x)
-        res = layers.Conv2D(u.out_channels, 1, strides=2, padding="valid", name=_k(f"{u.name}.shortcut"))(res)
+        res = layers.Conv2D(
+            u.out_channels,
+            1,
+            strides=2,
+            padding="valid",
+            name=_k(f"{u.name}.shortcut"),
+            kernel_initializer=_KERNEL_INIT.get(),
+        )(res)
     out = _bn(f"{u.name}.bn1", spec.MINIMODEL_BN)(x)
     out = layers.ReLU(name=_k(f"{u.name}.relu1"))(out)
-    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv1"))(out)
+    out = layers.Conv2D(
+        u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv1"), kernel_initializer=_KERNEL_INIT.get()
+    )(out)
     out = _bn(f"{u.name}.bn2", spec.MINIMODEL_BN)(out)
     out = layers.ReLU(name=_k(f"{u.name}.relu2"))(out)
-    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv2"))(out)
+    out = layers.Conv2D(
+        u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv2"), kernel_initializer=_KERNEL_INIT.get()
+    )(out)
     # The unit's output layer carries the unit's canonical name (a probe point).
     out = layers.Add(name=_k(u.name))([out, res])
     return out
@@ -94,7 +119,7 @@ def _unit(x, u: spec.UnitSpec):
 def _minimodel_graph(cfg: spec.MiniModelConfig):
     size = spec.MINIMODEL_INPUT_SIZE
     inputs = keras.Input(shape=(size, size, 3), name="input")
-    x = layers.Conv2D(32, 3, padding="same", name=_k("stem.conv"))(inputs)
+    x = layers.Conv2D(32, 3, padding="same", name=_k("stem.conv"), kernel_initializer=_KERNEL_INIT.get())(inputs)
     for u in spec.minimodel_units(cfg):
         x = _unit(x, u)
     x = _bn("head.bn", spec.MINIMODEL_BN)(x)
@@ -102,7 +127,7 @@ def _minimodel_graph(cfg: spec.MiniModelConfig):
     x = layers.Dropout(spec.MINIMODEL_DROPOUT, name=_k("head.dropout"))(x)
     x = layers.AveragePooling2D(4, name=_k("head.avgpool"))(x)
     x = layers.Flatten(name=_k("head.flatten"))(x)
-    x = layers.Dense(cfg.num_classes, name=_k("head.fc"))(x)
+    x = layers.Dense(cfg.num_classes, name=_k("head.fc"), kernel_initializer=_KERNEL_INIT.get())(x)
     if cfg.softmax:
         x = layers.Softmax(name=_k("head.softmax"))(x)
     return inputs, x
@@ -214,7 +239,17 @@ def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:
 MODELS = {"resnet18": resnet18, "minimodel": minimodel}
 
 
-def build(model: str, **kwargs: Any) -> keras.Model:
-    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec)."""
+def build(model: str, *, initialize: bool = True, **kwargs: Any) -> keras.Model:
+    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec).
+
+    ``initialize=False``: the caller replaces every weight next (a file, ``import_weights``), so kernels start
+    at zeros instead of Keras' random ``glorot_uniform``: no random numbers drawn, which on JAX saves compiling
+    one random-number program per weight shape. The model's config holds the builder arguments only, so a model
+    saved and reloaded, or rebuilt from its config, initializes as usual.
+    """
     cfg = spec.make_config(model, **kwargs)
-    return MODELS[cfg.model](**kwargs)
+    token = _KERNEL_INIT.set(_KERNEL_INIT.get() if initialize else "zeros")
+    try:
+        return MODELS[cfg.model](**kwargs)
+    finally:
+        _KERNEL_INIT.reset(token)

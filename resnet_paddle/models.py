@@ -199,7 +199,12 @@ def minimodel(*, num_classes: int = 10, softmax: bool = True) -> MiniModel:
 MODELS = {"resnet18": ResNet18, "minimodel": MiniModel}
 
 
-def build(model: str, **kwargs) -> nn.Layer:
-    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec)."""
+def build(model: str, *, initialize: bool = True, **kwargs) -> nn.Layer:
+    """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec).
+
+    ``initialize=False`` (the caller replaces every weight next) is accepted for the common interface, and the
+    usual random initialization runs anyway: it compiles nothing and takes a fraction of a second here (Keras on
+    JAX is where skipping it pays, see ``resnet_keras.models.build``).
+    """
     cfg = spec.make_config(model, **kwargs)
     return MODELS[cfg.model](cfg)

@@ -32,7 +32,7 @@ def load(path: str | os.PathLike, *, names: str | None = None, **overrides: Any)
     """
     model = overrides.pop("model", None)
     src = porting.read(path, names=names, model=model, overrides=overrides)
-    net = build(src.model, **src.config.to_dict())
+    net = build(src.model, initialize=False, **src.config.to_dict())
     import_weights(net, src.weights)
     return net
 

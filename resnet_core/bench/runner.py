@@ -334,7 +334,7 @@ def conversion_job(job: dict[str, Any]) -> dict[str, Any]:
     cfg = bench_config(v)
     kwargs = builder_kwargs(v)
     weights = random_weights(cfg, seed=0)
-    models = {f: m.build(v.model, **kwargs) for f, m in mods.items()}
+    models = {f: m.build(v.model, initialize=False, **kwargs) for f, m in mods.items()}
     for f, m in mods.items():
         m.import_weights(models[f], weights)
     reps = 1 if job["plan"]["smoke"] else 3

@@ -212,7 +212,7 @@ class Matrix:
         models = self._variant_models(variant)
         if (fw, "float32") not in models:
             v = self.variant(variant)
-            models[fw, "float32"] = self.mod(fw).build(v.model, **v.kwargs)
+            models[fw, "float32"] = self.mod(fw).build(v.model, initialize=False, **v.kwargs)
         return models[fw, "float32"]
 
     def _cached(self, key: tuple, fn) -> dict[str, np.ndarray]:

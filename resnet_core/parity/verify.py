@@ -117,7 +117,7 @@ def load_inputs(path: str | os.PathLike, cfg: spec.Config) -> np.ndarray:
 
 def _probes(fw: str, cfg: spec.Config, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
     mod = frameworks.get(fw)
-    net = mod.build(cfg.model, **cfg.to_dict())
+    net = mod.build(cfg.model, initialize=False, **cfg.to_dict())
     mod.import_weights(net, weights)
     return mod.probe_outputs(net, x, training=False)
 

@@ -172,7 +172,7 @@ def write(
         canonical.write(path, cfg, checked, framework, overwrite=overwrite)
         return fmt
     fw = frameworks.get(fmt.framework)
-    net = fw.build(cfg.model, **cfg.to_dict())
+    net = fw.build(cfg.model, initialize=False, **cfg.to_dict())
     fw.import_weights(net, checked)
     fw.save(net, path, overwrite=overwrite)
     return fmt

@@ -119,7 +119,7 @@ def run(
     models: dict[str, Any] = {}
     for fw in frameworks:
         r = (overrides or {}).get(fw, recipe)
-        base = mods[fw].build(variant.model, **variant.kwargs, **recipe.model_kwargs)
+        base = mods[fw].build(variant.model, initialize=False, **variant.kwargs, **recipe.model_kwargs)
         mods[fw].import_weights(base, init)
         for d in dtypes:
             key = f"{fw}/{d}"
