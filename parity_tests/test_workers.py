@@ -47,7 +47,7 @@ def test_a_worker_is_the_package_in_another_process(impl, pytestconfig):
     assert frameworks.WORKERS[impl].backend == pkg.BACKEND
     assert frameworks.label(impl) == f"keras/{pkg.BACKEND}" and frameworks.family(impl) == "keras"
     cfg = spec.variant("resnet18-cifar").config
-    net = pkg.build("resnet18", stem="cifar")
+    net = pkg.build("resnet18", stem="cifar", initialize=False)
     assert net.config == cfg and pkg.config_of(net) == cfg
     w = random_weights(cfg, seed=5)
     pkg.import_weights(net, w)
@@ -96,7 +96,7 @@ def test_gpu_levels_without_a_gpu_are_skips_that_say_why(impl, pytestconfig):
     if reason is None:
         pytest.skip(f"{frameworks.label(impl)} sees a GPU here: the GPU levels run in test_forward/test_training")
     assert "GPU" in reason
-    net = pkg.build("minimodel")
+    net = pkg.build("minimodel", initialize=False)  # its values are never read
     with pytest.raises(RuntimeError, match="GPU"), pkg.on_device(net, "gpu"):
         pass
     rows = Matrix("gpu").level("eval", "minimodel", (impl, "torch"))
@@ -123,7 +123,7 @@ CROSS = textwrap.dedent(
         path = item["path"]
         if item["dotted"] == "1":  # the layer names before they lost their dots (TensorFlow accepts dots)
             resnet_core.names.keras_layer = resnet_keras.models._k = lambda name: name
-        net = rk.build("resnet18", stem="cifar")
+        net = rk.build("resnet18", stem="cifar", initialize=False)
         rk.import_weights(net, random_weights(cfg, item["seed"]))
         assert (item["dotted"] == "1") == ("layer1.0.bn1" in [layer.name for layer in net.layers])
         net.save_weights(path + ".weights.h5")
@@ -135,7 +135,7 @@ CROSS = textwrap.dedent(
         if os.path.exists(jobs["abort"]) or time.monotonic() > deadline:
             sys.exit(f"not written by the other backends: {missing}")
         time.sleep(0.05)
-    native = rk.build("resnet18", stem="cifar")  # every file loads into it, each replacing all weights
+    native = rk.build("resnet18", stem="cifar", initialize=False)  # every file loads into it, replacing all weights
     got = {}
     for item in jobs["all"]:
         want = random_weights(cfg, item["seed"])
@@ -204,7 +204,7 @@ FLOAT64 = textwrap.dedent(
     import numpy as np, keras
     import resnet_keras as rk
     from resnet_keras import backends
-    net = rk.build("minimodel")
+    net = rk.build("minimodel", initialize=False)  # its kernels are never read
     out = {}
     try:
         rk.cast_model(net, "float64")

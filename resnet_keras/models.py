@@ -10,6 +10,8 @@ named after its canonical module by :func:`resnet_core.names.keras_layer` (``lay
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -19,7 +21,7 @@ from keras import layers
 from resnet_core import spec
 from resnet_core.names import keras_layer as _k
 
-# Every Conv2D and Dense kernel's initializer: Keras' default, or zeros while build(..., initialize=False) runs.
+# Every Conv2D and Dense kernel's initializer: Keras' default, or zeros inside zero_kernels().
 # Keras on JAX compiles its random-number program once per weight shape (about 0.3 s each, 4.5 s for a first
 # ResNet-18), all of it wasted when the weights are replaced next.
 _KERNEL_INIT: ContextVar[str] = ContextVar("resnet_keras_kernel_init", default="glorot_uniform")
@@ -242,14 +244,25 @@ MODELS = {"resnet18": resnet18, "minimodel": minimodel}
 def build(model: str, *, initialize: bool = True, **kwargs: Any) -> keras.Model:
     """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec).
 
-    ``initialize=False``: the caller replaces every weight next (a file, ``import_weights``), so kernels start
-    at zeros instead of Keras' random ``glorot_uniform``: no random numbers drawn, which on JAX saves compiling
-    one random-number program per weight shape. The model's config holds the builder arguments only, so a model
-    saved and reloaded, or rebuilt from its config, initializes as usual.
+    ``initialize=False``: the caller never reads the initial values (it replaces every weight next: a file,
+    ``import_weights``), so the kernels start at zeros (:func:`zero_kernels`) instead of Keras' random
+    ``glorot_uniform``.
     """
     cfg = spec.make_config(model, **kwargs)
-    token = _KERNEL_INIT.set(_KERNEL_INIT.get() if initialize else "zeros")
-    try:
+    with nullcontext() if initialize else zero_kernels():
         return MODELS[cfg.model](**kwargs)
+
+
+@contextmanager
+def zero_kernels() -> Iterator[None]:
+    """Conv2D and Dense kernels built inside start at zeros, for models whose every weight is replaced next.
+
+    No random numbers are drawn, which on JAX saves compiling a random-number program per weight shape. The
+    model's config holds the builder arguments only, so a model saved and reloaded, or rebuilt from its config
+    outside this block, initializes as usual.
+    """
+    token = _KERNEL_INIT.set("zeros")
+    try:
+        yield
     finally:
         _KERNEL_INIT.reset(token)

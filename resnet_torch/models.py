@@ -202,7 +202,7 @@ MODELS = {"resnet18": ResNet18, "minimodel": MiniModel}
 def build(model: str, *, initialize: bool = True, **kwargs) -> nn.Module:
     """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec).
 
-    ``initialize=False`` (the caller replaces every weight next) is accepted for the common interface, and the
+    ``initialize=False`` (the caller never reads the initial values) is accepted for the common interface, and the
     usual random initialization runs anyway: it compiles nothing and takes a fraction of a second here (Keras on
     JAX is where skipping it pays, see ``resnet_keras.models.build``).
     """
