@@ -154,3 +154,44 @@ def test_corrupted_weights_are_named(matrices, pair, kind):
         label=f"{a} -> {b} with {kind}",
     )
     _assert_named(result, expected)
+
+
+def _spoil(a: np.ndarray, defect: str) -> np.ndarray:
+    out = a.copy()
+    if defect == "shape":
+        return out[..., :-1]
+    out.flat[7] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[defect]
+    return out
+
+
+@pytest.mark.parametrize("side", ["got", "ref", "both"])
+@pytest.mark.parametrize("defect", ["nan", "inf", "-inf", "shape"])
+def test_a_nonfinite_or_misshaped_output_is_named_with_its_reason(side, defect):
+    """A NaN, an Inf (also Inf on both sides, whose difference is a NaN) or a wrong shape at one probe or tensor
+    fails there, whichever side holds it, with the reason in the message; the probes before it pass. Framework-free:
+    random arrays stand in for two runs."""
+    cfg = spec.variant("minimodel").config
+    rng = np.random.default_rng(0)
+    points = [p.name for p in spec.probes(cfg)] + ["output"]
+    ref = {n: rng.standard_normal((2, 4, 3, 3)).astype(np.float32) for n in points}
+    got = {n: a + np.float32(1e-7) for n, a in ref.items()}
+    culprit = points[5]
+    if side in ("got", "both"):
+        got[culprit] = _spoil(got[culprit], defect)
+    if side in ("ref", "both"):
+        ref[culprit] = _spoil(ref[culprit], defect)
+    reason = "shape" if defect == "shape" else "NaN/Inf values"
+    if defect == "shape" and side == "both":  # the same wrong shape on both sides is no mismatch
+        reason = None
+    for result in (
+        compare.compare_probes(cfg, ref, got, label="probes"),
+        compare.compare_tensors(ref, got, tol=1e-5, label="tensors", names=points),
+    ):
+        if reason is None:
+            assert result.passed, result.message()
+            continue
+        assert not result.passed
+        first = result.first_divergence
+        assert first is not None and first.name == culprit and reason in first.problem
+        assert culprit in result.message() and reason in result.message()
+        assert all(result.by_name()[n].passes(result.tol) for n in points[:5])
