@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from resnet_core import spec
 
+from .initialization import initial_values
+
 
 def _bn(channels: int, bn: spec.BatchNormSpec) -> nn.BatchNorm2d:
     # PyTorch's momentum is the weight of the new batch statistic, as in the spec.
@@ -202,9 +204,9 @@ MODELS = {"resnet18": ResNet18, "minimodel": MiniModel}
 def build(model: str, *, initialize: bool = True, **kwargs) -> nn.Module:
     """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec).
 
-    ``initialize=False`` (the caller never reads the initial values) is accepted for the common interface, and the
-    usual random initialization runs anyway: it compiles nothing and takes a fraction of a second here (Keras on
-    JAX is where skipping it pays, see ``resnet_keras.models.build``).
+    ``initialize=False`` is for a model whose initial values are never read (every weight is replaced next): where
+    drawing them costs (Paddle), the parameters start at 0 instead (``initialization.initial_values``).
     """
     cfg = spec.make_config(model, **kwargs)
-    return MODELS[cfg.model](cfg)
+    with initial_values(initialize):
+        return MODELS[cfg.model](cfg)
