@@ -237,3 +237,90 @@ def test_float64_is_refused_until_keras_keeps_it(backend, pytestconfig):
     assert got["refused"] and "keep_float64()" in got["refused"] and "float32" in got["refused"]
     assert got["dtype"] == "float64"
     assert got["bn_error"] < 1e-12  # float32 arithmetic would leave ~1e-7
+
+
+COMPILED_FORWARD = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import jax
+    import keras
+    import numpy as np
+    import resnet_keras as rk
+    from resnet_core import names, spec
+    from resnet_core.parity import compare
+    from resnet_core.parity.settings import FORWARD_TOL, TRAIN_FORWARD_TOL
+    from resnet_core.weights import random_input, random_weights
+
+    v = spec.variant("minimodel")  # BN before every conv, and a dropout the probes switch off
+    w = random_weights(v.config, seed=3)  # random BN statistics too
+    x = random_input(v.config, 4, *v.reference_size, seed=1)
+    layer = names.keras_layer("unit1.bn1")
+
+
+    def built(epsilon=None):
+        net = rk.build(v.model, initialize=False, **v.kwargs)
+        rk.import_weights(net, w)
+        if epsilon is not None:
+            net.get_layer(layer).epsilon = epsilon
+        return net
+
+
+    def same(a, b):
+        return [k for k in a if not np.array_equal(a[k], b[k])] == []
+
+
+    out = {}
+    net = built()
+    first = rk.probe_outputs(net, x)
+    made = net.__dict__["_resnet_probe_functions"][False][1]
+    again = rk.probe_outputs(net, x)
+    out["repeat_bitwise"] = same(first, again)
+    out["reused"] = net.__dict__["_resnet_probe_functions"][False][1] is made
+    with jax.disable_jit():  # the same calls, op by op
+        eager = rk.probe_outputs(built(), x)
+    out["eval_vs_eager"] = compare.compare_probes(v.config, eager, first, tol=FORWARD_TOL).passed
+    net.get_layer(layer).epsilon = 0.5  # in place, after the program was compiled
+    changed = rk.probe_outputs(net, x)
+    out["change_seen"] = float(np.max(np.abs(changed["unit1.bn1"] - first["unit1.bn1"])))
+    out["change_as_fresh"] = same(changed, rk.probe_outputs(built(0.5), x))
+    trained, reference = built(), built()
+    got = rk.probe_outputs(trained, x, training=True)
+    with jax.disable_jit():
+        want = rk.probe_outputs(reference, x, training=True)
+    out["train_vs_eager"] = compare.compare_probes(v.config, want, got, tol=TRAIN_FORWARD_TOL).passed
+
+
+    def statistics(net):  # BN's moving mean and variance (the dropout's seed state has a per-model name)
+        return {v.path: v.numpy() for v in net.non_trainable_variables if "/moving_" in v.path}
+
+
+    untouched, moved, ref = statistics(built()), statistics(trained), statistics(reference)
+    out["statistics"] = len(moved)
+    out["statistics_moved"] = all(np.any(moved[k] != untouched[k]) for k in moved)
+    out["statistics_vs_eager"] = compare.compare_tensors(ref, moved, tol=TRAIN_FORWARD_TOL).passed
+    out["tensorflow_imported"] = "tensorflow" in sys.modules
+    print(json.dumps(out))
+    """
+)
+
+
+def test_keras_on_jax_probes_with_one_compiled_program(pytestconfig):
+    """On JAX, ``probe_outputs`` runs one ``jax.jit``-compiled ``stateless_call`` per model and mode, kept on the
+    model, instead of compiling every op on its own (the first report on a fresh machine was mostly that). Checked
+    here: a repeated call reuses the program and repeats its bits; eval and train outputs agree with the same calls
+    run op by op (``jax.disable_jit``) within the parity tolerances (XLA fuses the compiled program, so the
+    rounding differs); train mode leaves BN's moving statistics as the op-by-op call does; and a layer changed in
+    place after compiling (a BN epsilon, as ``test_broken_port`` does) is seen, bit for bit as a model built with
+    it; and none of it imports TensorFlow (Keras' ``get_config`` would, to serialize a dtype policy). TensorFlow and
+    PyTorch call the model eagerly, reading every attribute at every call."""
+    if "keras" not in selected_frameworks(pytestconfig):
+        pytest.skip("needs keras, which --framework left out")
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    got = run_snippet("jax", COMPILED_FORWARD, {**env, **jax_worker_env()})
+    assert got["repeat_bitwise"] and got["reused"]
+    assert got["eval_vs_eager"] and got["train_vs_eager"]
+    assert got["change_seen"] > 1e-3 and got["change_as_fresh"]
+    assert got["statistics"] > 0 and got["statistics_moved"] and got["statistics_vs_eager"]
+    assert not got["tensorflow_imported"]

@@ -8,6 +8,8 @@ here, one small class per backend, chosen once by :func:`current`:
   JAX (compiled with ``jax.jit``), torch autograd on PyTorch -- behind :func:`gradient_function`;
 - optimizer steps: ``apply_gradients`` on TensorFlow and PyTorch, ``stateless_apply`` compiled with
   ``jax.jit`` on JAX (as Keras' own JAX trainer runs it) -- behind :func:`optimizer_function`;
+- a forward pass: an eager call on TensorFlow and PyTorch, ``stateless_call`` compiled with ``jax.jit`` on JAX
+  (as Keras' own ``predict`` runs it) -- behind :func:`forward_function`;
 - whether a GPU is usable, and why not;
 - TF32 (TensorFloat-32 matmuls/convolutions on Ampere and later GPUs) on or off;
 - placement on the CPU or the GPU, with the determinism settings each backend offers.
@@ -28,6 +30,11 @@ import keras
 Loss = Callable[[Any, Any], Any]  # (outputs, targets) -> scalar
 GradientFunction = Callable[[Any, Any], tuple[Any, Any, list]]  # (inputs, targets) -> (loss, outputs, gradients)
 OptimizerFunction = Callable[[list], None]  # gradients -> None (the variables and the optimizer's state updated)
+ForwardFunction = Callable[[Any], Any]  # inputs -> outputs (in training mode, BN's moving statistics updated)
+
+
+def _eager_forward_function(model: keras.Model, training: bool) -> ForwardFunction:
+    return lambda inputs: model(inputs, training=training)
 
 
 def _eager_optimizer_function(optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
@@ -55,6 +62,9 @@ class TensorFlowBackend:
 
     def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
         return _eager_optimizer_function(optimizer, variables, l2)
+
+    def forward_function(self, model: keras.Model, training: bool) -> ForwardFunction:
+        return _eager_forward_function(model, training)
 
     def gpu_unavailable_reason(self) -> str | None:
         import tensorflow as tf
@@ -146,6 +156,25 @@ class JaxBackend:
 
         return run
 
+    def forward_function(self, model: keras.Model, training: bool) -> ForwardFunction:
+        import jax
+
+        trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
+
+        # One XLA program per input shape, as Keras' own predict compiles it. Run eagerly, JAX compiles each
+        # op of each shape on its own the first time (the first eval of a ResNet-18 is then mostly compiling).
+        # Traced at the first call: the layers' Python attributes (a BN epsilon, a dropout rate) are read then.
+        compiled = jax.jit(lambda tv, ntv, inputs: model.stateless_call(tv, ntv, inputs, training=training))
+
+        def run(inputs: Any) -> Any:
+            out, updated = compiled([v.value for v in trainable], [v.value for v in non_trainable], inputs)
+            if training:
+                for v, a in zip(non_trainable, updated):  # BN moving statistics, as a stateful call leaves them
+                    v.assign(a)
+            return out
+
+        return run
+
     def gpu_unavailable_reason(self) -> str | None:
         import jax
 
@@ -209,6 +238,9 @@ class TorchBackend:
 
     def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
         return _eager_optimizer_function(optimizer, variables, l2)
+
+    def forward_function(self, model: keras.Model, training: bool) -> ForwardFunction:
+        return _eager_forward_function(model, training)
 
     def gpu_unavailable_reason(self) -> str | None:
         import torch
@@ -285,6 +317,17 @@ def optimizer_function(
     if not traced:
         return _eager_optimizer_function(optimizer, variables, l2)
     return current().optimizer_function(optimizer, variables, l2)
+
+
+def forward_function(model: keras.Model, *, training: bool = False) -> ForwardFunction:
+    """A function of ``inputs`` that returns ``model(inputs, training=training)``, through the backend's own way.
+
+    An eager call on TensorFlow and PyTorch; ``stateless_call`` compiled with ``jax.jit`` on JAX, with the
+    model's non-trainable variables (BN moving statistics) afterwards as a stateful call leaves them. On JAX
+    it is compiled at its first call with the layers' attributes of that moment (an epsilon or a dropout rate
+    changed afterwards is not seen): make a new one after changing a layer.
+    """
+    return current().forward_function(model, training)
 
 
 def _promotion_table() -> dict[str, str]:
