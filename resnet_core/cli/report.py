@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="structure, eval forward at the reference size and train-mode forward only (about a minute on 2 cores)",
+        help="structure, eval forward at the reference size and train-mode forward only (about 30 s on 2 cores)",
     )
     p.add_argument(
         "--weights",
