@@ -242,6 +242,7 @@ def test_float64_is_refused_until_keras_keeps_it(backend, pytestconfig):
 COMPILED_FORWARD = textwrap.dedent(
     """
     import json
+    import logging
     import sys
 
     import jax
@@ -257,6 +258,18 @@ COMPILED_FORWARD = textwrap.dedent(
     w = random_weights(v.config, seed=3)  # random BN statistics too
     x = random_input(v.config, 4, *v.reference_size, seed=1)
     layer = names.keras_layer("unit1.bn1")
+    traces = []  # one entry per jax.jit trace of a probe program, from JAX's own compile log
+
+
+    class Traces(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            if "tracing" in message and "<lambda>" in message:
+                traces.append(message)
+
+
+    logging.getLogger("jax").addHandler(Traces())
+    jax.config.update("jax_log_compiles", True)
 
 
     def built(epsilon=None):
@@ -274,15 +287,16 @@ COMPILED_FORWARD = textwrap.dedent(
     out = {}
     net = built()
     first = rk.probe_outputs(net, x)
-    made = net.__dict__["_resnet_probe_functions"][False][1]
-    again = rk.probe_outputs(net, x)
-    out["repeat_bitwise"] = same(first, again)
-    out["reused"] = net.__dict__["_resnet_probe_functions"][False][1] is made
+    out["first_traces"] = len(traces)
+    out["repeat_bitwise"] = same(first, rk.probe_outputs(net, x))
+    out["other_model_bitwise"] = same(first, rk.probe_outputs(built(), x))  # another model, the same weights
+    out["traces_after_reuse"] = len(traces)
     with jax.disable_jit():  # the same calls, op by op
         eager = rk.probe_outputs(built(), x)
     out["eval_vs_eager"] = compare.compare_probes(v.config, eager, first, tol=FORWARD_TOL).passed
     net.get_layer(layer).epsilon = 0.5  # in place, after the program was compiled
     changed = rk.probe_outputs(net, x)
+    out["traces_after_change"] = len(traces)
     out["change_seen"] = float(np.max(np.abs(changed["unit1.bn1"] - first["unit1.bn1"])))
     out["change_as_fresh"] = same(changed, rk.probe_outputs(built(0.5), x))
     trained, reference = built(), built()
@@ -307,9 +321,10 @@ COMPILED_FORWARD = textwrap.dedent(
 
 
 def test_keras_on_jax_probes_with_one_compiled_program(pytestconfig):
-    """On JAX, ``probe_outputs`` runs one ``jax.jit``-compiled ``stateless_call`` per model and mode, kept on the
-    model, instead of compiling every op on its own (the first report on a fresh machine was mostly that). Checked
-    here: a repeated call reuses the program and repeats its bits; eval and train outputs agree with the same calls
+    """On JAX, ``probe_outputs`` runs one ``jax.jit``-compiled ``stateless_call`` per architecture and mode, shared by
+    every model of it, instead of compiling every op on its own (the first report on a fresh machine was mostly
+    that). Checked here, with JAX's own log of its traces: a repeated call, and a call on another model of the same
+    architecture, reuse the program untraced and repeat its bits; eval and train outputs agree with the same calls
     run op by op (``jax.disable_jit``) within the parity tolerances (XLA fuses the compiled program, so the
     rounding differs); train mode leaves BN's moving statistics as the op-by-op call does; and a layer changed in
     place after compiling (a BN epsilon, as ``test_broken_port`` does) is seen, bit for bit as a model built with
@@ -319,7 +334,9 @@ def test_keras_on_jax_probes_with_one_compiled_program(pytestconfig):
         pytest.skip("needs keras, which --framework left out")
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     got = run_snippet("jax", COMPILED_FORWARD, {**env, **jax_worker_env()})
-    assert got["repeat_bitwise"] and got["reused"]
+    assert got["first_traces"] == 1 and got["traces_after_reuse"] == 1
+    assert got["repeat_bitwise"] and got["other_model_bitwise"]
+    assert got["traces_after_change"] == 2  # traced again with the new epsilon
     assert got["eval_vs_eager"] and got["train_vs_eager"]
     assert got["change_seen"] > 1e-3 and got["change_as_fresh"]
     assert got["statistics"] > 0 and got["statistics_moved"] and got["statistics_vs_eager"]

@@ -21,6 +21,7 @@ needs no TensorFlow, and Keras on PyTorch neither.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -30,11 +31,12 @@ import keras
 Loss = Callable[[Any, Any], Any]  # (outputs, targets) -> scalar
 GradientFunction = Callable[[Any, Any], tuple[Any, Any, list]]  # (inputs, targets) -> (loss, outputs, gradients)
 OptimizerFunction = Callable[[list], None]  # gradients -> None (the variables and the optimizer's state updated)
-ForwardFunction = Callable[[Any], Any]  # inputs -> outputs (in training mode, BN's moving statistics updated)
+# (model, inputs) -> outputs, in training mode with BN's moving statistics updated; for any model of one architecture
+ForwardFunction = Callable[[keras.Model, Any], Any]
 
 
-def _eager_forward_function(model: keras.Model, training: bool) -> ForwardFunction:
-    return lambda inputs: model(inputs, training=training)
+def _eager_forward_function(training: bool) -> ForwardFunction:
+    return lambda model, inputs: model(inputs, training=training)
 
 
 def _eager_optimizer_function(optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
@@ -63,8 +65,8 @@ class TensorFlowBackend:
     def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
         return _eager_optimizer_function(optimizer, variables, l2)
 
-    def forward_function(self, model: keras.Model, training: bool) -> ForwardFunction:
-        return _eager_forward_function(model, training)
+    def forward_function(self, training: bool) -> ForwardFunction:
+        return _eager_forward_function(training)
 
     def gpu_unavailable_reason(self) -> str | None:
         import tensorflow as tf
@@ -156,18 +158,26 @@ class JaxBackend:
 
         return run
 
-    def forward_function(self, model: keras.Model, training: bool) -> ForwardFunction:
+    def forward_function(self, training: bool) -> ForwardFunction:
         import jax
 
-        trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
+        calling = threading.local()  # the model being run, read when jax.jit traces
 
-        # One XLA program per input shape, as Keras' own predict compiles it. Run eagerly, JAX compiles each
-        # op of each shape on its own the first time (the first eval of a ResNet-18 is then mostly compiling).
-        # Traced at the first call: the layers' Python attributes (a BN epsilon, a dropout rate) are read then.
-        compiled = jax.jit(lambda tv, ntv, inputs: model.stateless_call(tv, ntv, inputs, training=training))
+        # One XLA program per input shape, as Keras' own predict compiles it. Run eagerly, JAX compiles each op of
+        # each shape on its own the first time (the first eval of a ResNet-18 is then mostly compiling). Traced at
+        # the first call, with that model's layer attributes (a BN epsilon, a dropout rate); reused, untraced, for
+        # every later model whose variables have the same shapes and dtypes.
+        compiled = jax.jit(lambda tv, ntv, inputs: calling.model.stateless_call(tv, ntv, inputs, training=training))
 
-        def run(inputs: Any) -> Any:
-            out, updated = compiled([v.value for v in trainable], [v.value for v in non_trainable], inputs)
+        def run(model: keras.Model, inputs: Any) -> Any:
+            non_trainable = model.non_trainable_variables
+            calling.model = model
+            try:
+                out, updated = compiled(
+                    [v.value for v in model.trainable_variables], [v.value for v in non_trainable], inputs
+                )
+            finally:
+                calling.model = None
             if training:
                 for v, a in zip(non_trainable, updated):  # BN moving statistics, as a stateful call leaves them
                     v.assign(a)
@@ -239,8 +249,8 @@ class TorchBackend:
     def optimizer_function(self, optimizer: keras.Optimizer, variables: Sequence, l2: float) -> OptimizerFunction:
         return _eager_optimizer_function(optimizer, variables, l2)
 
-    def forward_function(self, model: keras.Model, training: bool) -> ForwardFunction:
-        return _eager_forward_function(model, training)
+    def forward_function(self, training: bool) -> ForwardFunction:
+        return _eager_forward_function(training)
 
     def gpu_unavailable_reason(self) -> str | None:
         import torch
@@ -319,15 +329,16 @@ def optimizer_function(
     return current().optimizer_function(optimizer, variables, l2)
 
 
-def forward_function(model: keras.Model, *, training: bool = False) -> ForwardFunction:
-    """A function of ``inputs`` that returns ``model(inputs, training=training)``, through the backend's own way.
+def forward_function(*, training: bool = False) -> ForwardFunction:
+    """A function of ``(model, inputs)`` that returns ``model(inputs, training=training)``, the backend's own way.
 
     An eager call on TensorFlow and PyTorch; ``stateless_call`` compiled with ``jax.jit`` on JAX, with the
-    model's non-trainable variables (BN moving statistics) afterwards as a stateful call leaves them. On JAX
-    it is compiled at its first call with the layers' attributes of that moment (an epsilon or a dropout rate
-    changed afterwards is not seen): make a new one after changing a layer.
+    model's non-trainable variables (BN moving statistics) afterwards as a stateful call leaves them. On JAX it
+    is traced at its first call with that model's layers, and every later call whose variables and inputs have
+    the same shapes and dtypes runs that program: call it only with models of one architecture and identical
+    layer settings (an epsilon or a dropout rate changed in place is not seen: make a new one).
     """
-    return current().forward_function(model, training)
+    return current().forward_function(training)
 
 
 def _promotion_table() -> dict[str, str]:

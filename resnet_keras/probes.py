@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,32 +40,51 @@ def _plain(value: object) -> object:
 
 
 def _layer_settings(model: keras.Model) -> str:
-    """Every layer's public settings (epsilon, padding, strides, rate, ...) and trainability, as text.
+    """Every layer's name, class, dtype policy, trainability and public settings (epsilon, padding, strides, rate...).
 
     Read from the layers' attributes, not ``get_config``: serializing a dtype policy imports TensorFlow (2.6 s)
     whenever it is installed, even in a process that runs Keras on JAX.
     """
     return repr(
         [
-            (layer.name, layer.trainable, sorted((k, _plain(v)) for k, v in vars(layer).items() if k[0] != "_"))
+            (
+                layer.name,
+                type(layer).__qualname__,
+                layer.dtype_policy.name,
+                layer.trainable,
+                sorted((k, _plain(v)) for k, v in vars(layer).items() if k[0] != "_"),
+            )
             for layer in model.layers
         ]
     )
 
 
-def _probe_function(model: keras.Model, points: list[str], training: bool) -> ForwardFunction:
-    """The forward pass to the probe points, made once per model, mode and layer settings.
+# (mode, probe points, the model's builder config and layer settings) -> forward function, shared by every model of
+# that architecture: on JAX one compiled program per input shape, traced once instead of once per model.
+_FUNCTIONS: OrderedDict[tuple, ForwardFunction] = OrderedDict()
+_KEEP = 16
+_LOCK = threading.Lock()
 
-    On JAX it is a compiled program (compiling per call would cost more than the op-by-op run it replaces),
-    and a compiled program keeps the attributes it was traced with, so a layer changed in place since (a BN
-    epsilon set by hand) gets a new one. Kept on the model itself, one per mode, so it goes when the model goes.
+
+def _probe_run(model: keras.Model, points: list[str], training: bool) -> tuple[keras.Model, ForwardFunction]:
+    """The model that outputs the probe points (made once per model), and the forward function to run it with.
+
+    A compiled program keeps the layer attributes it was traced with, so the function is looked up by every layer's
+    settings: a model changed in place (a BN epsilon set by hand) gets another one, never a stale program.
     """
-    key = (tuple(points), _layer_settings(model))
-    cache = model.__dict__.setdefault("_resnet_probe_functions", {})
-    if training not in cache or cache[training][0] != key:
+    settings = _layer_settings(model)
+    mine = model.__dict__.setdefault("_resnet_probe_model", {})  # kept on the model: it goes when the model goes
+    if mine.get("key") != (tuple(points), settings):
         outputs = [model.get_layer(names.keras_layer(n)).output for n in points] + [model.outputs[0]]
-        cache[training] = (key, forward_function(keras.Model(model.inputs[0], outputs), training=training))
-    return cache[training][1]
+        mine.update(key=(tuple(points), settings), model=keras.Model(model.inputs[0], outputs))
+    key = (training, tuple(points), type(model).__qualname__, repr(config_of(model)), settings)
+    with _LOCK:
+        if key not in _FUNCTIONS:
+            _FUNCTIONS[key] = forward_function(training=training)
+            while len(_FUNCTIONS) > _KEEP:
+                _FUNCTIONS.popitem(last=False)
+        _FUNCTIONS.move_to_end(key)
+        return mine["model"], _FUNCTIONS[key]
 
 
 def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) -> dict[str, np.ndarray]:
@@ -78,8 +99,8 @@ def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) 
     spec.check_input_shape(cfg, x.shape, "NCHW")
     points = [p.name for p in spec.probes(cfg)]
     with dropout_off(model):
-        run = _probe_function(model, points, training)
-        outs = run(names.nchw_to_nhwc(np.asarray(x, dtype=np.float32)))
+        probe_model, run = _probe_run(model, points, training)
+        outs = run(probe_model, names.nchw_to_nhwc(np.asarray(x, dtype=np.float32)))
     result = {n: names.nhwc_to_nchw(keras.ops.convert_to_numpy(o)) for n, o in zip(points, outs[:-1])}
     result["output"] = keras.ops.convert_to_numpy(outs[-1])
     return result
