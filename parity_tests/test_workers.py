@@ -33,6 +33,15 @@ WORKERS = list(frameworks.WORKERS)
 ROOT = Path(resnet_core.__file__).resolve().parents[1]  # the folder that holds resnet_core and resnet_keras
 
 
+def child_env() -> dict[str, str]:
+    """A Keras child's environment: the keras-jax worker's JAX settings (x64, the compilation cache) and this
+    checkout first on ``PYTHONPATH``."""
+    return {
+        **jax_worker_env(),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    }
+
+
 def worker(impl: str, config: pytest.Config):
     if impl not in selected_frameworks(config):
         pytest.skip(f"needs {impl}, which --framework left out")
@@ -167,9 +176,7 @@ def test_weights_files_cross_every_backend(tmp_path, pytestconfig):
     present = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(LIBRARY[b]) is not None]
     if len(present) < 2:
         pytest.skip(f"needs two Keras backends; only {present} installed")
-    # JAX's settings as the keras-jax worker has them: x64, and the compilation cache (programs compiled once)
-    env = jax_worker_env()
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = child_env()
     seeds = {"tensorflow": 1, "jax": 2, "torch": 3}
     files = [{"backend": b, "path": str(tmp_path / b), "seed": seeds[b], "dotted": "0"} for b in present]
     if "tensorflow" in present:
@@ -232,8 +239,7 @@ def test_float64_is_refused_until_keras_keeps_it(backend, pytestconfig):
     in training mode is float64-exact (numpy reference)."""
     if "keras" not in selected_frameworks(pytestconfig):
         pytest.skip("needs keras, which --framework left out")
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    got = run_snippet(backend, FLOAT64, {**env, **jax_worker_env()})  # x64 on, and the worker's compilation cache
+    got = run_snippet(backend, FLOAT64, child_env())
     assert got["refused"] and "keep_float64()" in got["refused"] and "float32" in got["refused"]
     assert got["dtype"] == "float64"
     assert got["bn_error"] < 1e-12  # float32 arithmetic would leave ~1e-7
@@ -246,7 +252,6 @@ COMPILED_FORWARD = textwrap.dedent(
     import sys
 
     import jax
-    import keras
     import numpy as np
     import resnet_keras as rk
     from resnet_core import names, spec
@@ -332,8 +337,7 @@ def test_keras_on_jax_probes_with_one_compiled_program(pytestconfig):
     PyTorch call the model eagerly, reading every attribute at every call."""
     if "keras" not in selected_frameworks(pytestconfig):
         pytest.skip("needs keras, which --framework left out")
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    got = run_snippet("jax", COMPILED_FORWARD, {**env, **jax_worker_env()})
+    got = run_snippet("jax", COMPILED_FORWARD, child_env())
     assert got["first_traces"] == 1 and got["traces_after_reuse"] == 1
     assert got["repeat_bitwise"] and got["other_model_bitwise"]
     assert got["traces_after_change"] == 2  # traced again with the new epsilon

@@ -59,32 +59,33 @@ def _layer_settings(model: keras.Model) -> str:
     )
 
 
-# (mode, probe points, the model's builder config and layer settings) -> forward function, shared by every model of
+# (mode, the model's class, builder config and layer settings) -> forward function, shared by every model of
 # that architecture: on JAX one compiled program per input shape, traced once instead of once per model.
 _FUNCTIONS: OrderedDict[tuple, ForwardFunction] = OrderedDict()
 _KEEP = 16
 _LOCK = threading.Lock()
 
 
-def _probe_run(model: keras.Model, points: list[str], training: bool) -> tuple[keras.Model, ForwardFunction]:
+def _probe_run(
+    model: keras.Model, cfg: spec.Config, points: list[str], training: bool
+) -> tuple[keras.Model, ForwardFunction]:
     """The model that outputs the probe points (made once per model), and the forward function to run it with.
 
-    A compiled program keeps the layer attributes it was traced with, so the function is looked up by every layer's
-    settings: a model changed in place (a BN epsilon set by hand) gets another one, never a stale program.
+    The probe model holds ``model``'s own layers, so it sees any change made to them. A compiled program keeps the
+    layer attributes it was traced with, so the function is looked up by every layer's settings: a model changed
+    in place (a BN epsilon set by hand) gets another one, never a stale program.
     """
-    settings = _layer_settings(model)
-    mine = model.__dict__.setdefault("_resnet_probe_model", {})  # kept on the model: it goes when the model goes
-    if mine.get("key") != (tuple(points), settings):
+    if "_resnet_probe_model" not in model.__dict__:  # kept on the model: it goes when the model goes
         outputs = [model.get_layer(names.keras_layer(n)).output for n in points] + [model.outputs[0]]
-        mine.update(key=(tuple(points), settings), model=keras.Model(model.inputs[0], outputs))
-    key = (training, tuple(points), type(model).__qualname__, repr(config_of(model)), settings)
+        model.__dict__["_resnet_probe_model"] = keras.Model(model.inputs[0], outputs)
+    key = (training, type(model).__qualname__, repr(cfg), _layer_settings(model))
     with _LOCK:
         if key not in _FUNCTIONS:
             _FUNCTIONS[key] = forward_function(training=training)
             while len(_FUNCTIONS) > _KEEP:
                 _FUNCTIONS.popitem(last=False)
         _FUNCTIONS.move_to_end(key)
-        return mine["model"], _FUNCTIONS[key]
+        return model.__dict__["_resnet_probe_model"], _FUNCTIONS[key]
 
 
 def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) -> dict[str, np.ndarray]:
@@ -99,7 +100,7 @@ def probe_outputs(model: keras.Model, x: np.ndarray, *, training: bool = False) 
     spec.check_input_shape(cfg, x.shape, "NCHW")
     points = [p.name for p in spec.probes(cfg)]
     with dropout_off(model):
-        probe_model, run = _probe_run(model, points, training)
+        probe_model, run = _probe_run(model, cfg, points, training)
         outs = run(probe_model, names.nchw_to_nhwc(np.asarray(x, dtype=np.float32)))
     result = {n: names.nhwc_to_nchw(keras.ops.convert_to_numpy(o)) for n, o in zip(points, outs[:-1])}
     result["output"] = keras.ops.convert_to_numpy(outs[-1])
