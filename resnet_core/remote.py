@@ -288,6 +288,8 @@ def shutdown() -> None:
 def _serve(fd: int) -> None:
     import importlib
 
+    from . import collector
+
     conn = _Channel(socket.socket(fileno=fd))
     objects: dict[int, Any] = {}
     contexts: dict[int, Any] = {}
@@ -322,10 +324,11 @@ def _serve(fd: int) -> None:
             objects.pop(h, None)
         try:
             if op == "attributes":
-                mod = importlib.import_module(f"resnet_{name}")
-                for path in args:  # setup functions, e.g. "backends.keep_float64"
-                    module, _, fn = f"resnet_{name}.{path}".rpartition(".")
-                    getattr(importlib.import_module(module), fn)()
+                with collector.loading_frameworks():  # a process of our own
+                    mod = importlib.import_module(f"resnet_{name}")
+                    for path in args:  # setup functions, e.g. "backends.keep_float64"
+                        module, _, fn = f"resnet_{name}.{path}".rpartition(".")
+                        getattr(importlib.import_module(module), fn)()
                 result: Any = {k: getattr(mod, k) for k in ("BACKEND",) if hasattr(mod, k)}
             elif op == "call":
                 result = wrap(getattr(mod, name)(*unwrap(args), **unwrap(kwargs)))

@@ -8,7 +8,7 @@ import time
 import warnings
 from types import ModuleType
 
-from .. import frameworks, spec
+from .. import collector, frameworks, spec
 from ..parity import structure
 from ..parity.matrix import Matrix, Row, tf32_rows
 from ..parity.report import TABLE_HEAD, merged, row_line, write_report
@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         variants = [pathlib.Path(args.weights.rstrip("/")).name]
         levels = [lv for lv in levels if lv != "structure"]
         print(f"weights {args.weights}: {user.model} {user.config.to_dict()} ({user.scheme} names)")
-    mods = frameworks.load_all(fws)
+    with collector.loading_frameworks():  # this process' own: the CLI
+        mods = frameworks.load_all(fws)
     devices = _devices(args.device, mods)
     rows: list[Row] = []
     side: list[dict] = []  # the structure table, printed at the end
