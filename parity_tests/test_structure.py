@@ -103,9 +103,9 @@ def test_canonical_names_and_shapes(fw, variant):
 def test_a_build_for_replaced_weights_is_the_same_model(fw, framework, model_variant):
     """``build(..., initialize=False)``, used wherever every weight is replaced next (the parity matrix, loading a
     file, the recipes), is the same model: the same canonical names and shapes, and once weights are imported the
-    same output at every probe point, bit for bit, as a default build. Keras starts its kernels at zeros and Paddle
-    its weights and biases (no random numbers drawn; PyTorch draws its cheap ones anyway), and a Keras model rebuilt
-    from its config draws them as usual."""
+    same output at every probe point, bit for bit, as a default build. Keras starts every variable at zeros and
+    Paddle its weights and biases (no random numbers drawn; PyTorch draws its cheap ones anyway), and a Keras model
+    rebuilt from its config draws them as usual."""
     v = spec.variant(model_variant)
     lean = fw.build(v.model, initialize=False, **v.kwargs)
     default = fw.build(v.model, **v.kwargs)  # built after it: the switch is undone
@@ -118,7 +118,8 @@ def test_a_build_for_replaced_weights_is_the_same_model(fw, framework, model_var
     assert kernels(default) and all(np.any(k) for k in kernels(default))
     if framework in ("keras", "paddle"):
         assert not any(np.any(k) for k in kernels(lean))
-    if framework == "keras":
+    if framework == "keras":  # every variable, BN statistics included, starts at zeros
+        assert not [k for k, a in fw.export_weights(lean).items() if np.any(a)]
         assert all(np.any(k) for k in kernels(type(lean).from_config(lean.get_config())))
     weights = random_weights(v.config, seed=5)
     x = random_input(v.config, 2, *v.reference_size, seed=1)

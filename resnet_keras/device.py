@@ -10,7 +10,7 @@ import keras
 from resnet_core.training import check_dtype
 
 from . import backends
-from .models import zero_kernels
+from .models import zero_variables
 from .weights import config_of
 
 
@@ -30,7 +30,7 @@ def cast_model(model: keras.Model, dtype: str, *, into: keras.Model | None = Non
         saved = keras.config.dtype_policy()
         keras.config.set_dtype_policy(dtype)
         try:
-            with zero_kernels():  # every value is assigned below
+            with zero_variables():  # every value is assigned below
                 into = type(model).from_config(model.get_config())
         finally:
             keras.config.set_dtype_policy(saved)

@@ -16,20 +16,40 @@ from contextvars import ContextVar
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 from resnet_core import spec
 from resnet_core.names import keras_layer as _k
 
-# Every Conv2D and Dense kernel's initializer: Keras' default, or zeros inside zero_kernels().
-# Keras on JAX compiles its random-number program once per weight shape (about 0.3 s each, 4.5 s for a first
-# ResNet-18), all of it wasted when the weights are replaced next.
-_KERNEL_INIT: ContextVar[str] = ContextVar("resnet_keras_kernel_init", default="glorot_uniform")
+
+class _HostZeros(keras.initializers.Initializer):
+    """Zeros made by numpy and handed to the backend as they are. Keras' own initializers are programs on JAX,
+    compiled once per shape: its random ``glorot_uniform`` about 0.3 s each (4.5 s for a first ResNet-18), and even
+    ``zeros``/``ones`` took 0.6 s of the 1.7 s that building the five variants took (measured)."""
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        return np.zeros(shape, keras.backend.standardize_dtype(dtype))
+
+
+# Inside zero_variables(): every variable starts at host zeros (none of them is read before it is replaced).
+_ZEROS: ContextVar[bool] = ContextVar("resnet_keras_zero_variables", default=False)
+
+
+def _init(*slots: str) -> dict[str, Any]:
+    """A layer's ``<slot>_initializer`` arguments: none (Keras' defaults), or host zeros inside zero_variables()."""
+    return {f"{slot}_initializer": _HostZeros() for slot in slots} if _ZEROS.get() else {}
 
 
 def _bn(name: str, bn: spec.BatchNormSpec) -> layers.BatchNormalization:
     # Keras' momentum is the weight of the *old* running value: PyTorch 0.1 is Keras 0.9.
-    return layers.BatchNormalization(axis=-1, momentum=bn.keras_paddle_momentum, epsilon=bn.epsilon, name=_k(name))
+    return layers.BatchNormalization(
+        axis=-1,
+        momentum=bn.keras_paddle_momentum,
+        epsilon=bn.epsilon,
+        name=_k(name),
+        **_init("gamma", "beta", "moving_mean", "moving_variance"),
+    )
 
 
 def _conv(
@@ -49,7 +69,7 @@ def _conv(
         padding=mode,
         use_bias=bias,
         name=_k(name),
-        kernel_initializer=_KERNEL_INIT.get(),
+        **_init("kernel", "bias"),
     )(x)
 
 
@@ -87,7 +107,7 @@ def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit")
         x = _basic_block(x, b, cfg, strided_padding)
     x = layers.GlobalAveragePooling2D(keepdims=True, name=_k("avgpool"))(x)
     x = layers.Flatten(name=_k("flatten"))(x)
-    x = layers.Dense(cfg.num_classes, name=_k("fc"), kernel_initializer=_KERNEL_INIT.get())(x)
+    x = layers.Dense(cfg.num_classes, name=_k("fc"), **_init("kernel", "bias"))(x)
     return inputs, x
 
 
@@ -101,18 +121,14 @@ def _unit(x, u: spec.UnitSpec):
             strides=2,
             padding="valid",
             name=_k(f"{u.name}.shortcut"),
-            kernel_initializer=_KERNEL_INIT.get(),
+            **_init("kernel", "bias"),
         )(res)
     out = _bn(f"{u.name}.bn1", spec.MINIMODEL_BN)(x)
     out = layers.ReLU(name=_k(f"{u.name}.relu1"))(out)
-    out = layers.Conv2D(
-        u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv1"), kernel_initializer=_KERNEL_INIT.get()
-    )(out)
+    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv1"), **_init("kernel", "bias"))(out)
     out = _bn(f"{u.name}.bn2", spec.MINIMODEL_BN)(out)
     out = layers.ReLU(name=_k(f"{u.name}.relu2"))(out)
-    out = layers.Conv2D(
-        u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv2"), kernel_initializer=_KERNEL_INIT.get()
-    )(out)
+    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv2"), **_init("kernel", "bias"))(out)
     # The unit's output layer carries the unit's canonical name (a probe point).
     out = layers.Add(name=_k(u.name))([out, res])
     return out
@@ -121,7 +137,7 @@ def _unit(x, u: spec.UnitSpec):
 def _minimodel_graph(cfg: spec.MiniModelConfig):
     size = spec.MINIMODEL_INPUT_SIZE
     inputs = keras.Input(shape=(size, size, 3), name="input")
-    x = layers.Conv2D(32, 3, padding="same", name=_k("stem.conv"), kernel_initializer=_KERNEL_INIT.get())(inputs)
+    x = layers.Conv2D(32, 3, padding="same", name=_k("stem.conv"), **_init("kernel", "bias"))(inputs)
     for u in spec.minimodel_units(cfg):
         x = _unit(x, u)
     x = _bn("head.bn", spec.MINIMODEL_BN)(x)
@@ -129,7 +145,7 @@ def _minimodel_graph(cfg: spec.MiniModelConfig):
     x = layers.Dropout(spec.MINIMODEL_DROPOUT, name=_k("head.dropout"))(x)
     x = layers.AveragePooling2D(4, name=_k("head.avgpool"))(x)
     x = layers.Flatten(name=_k("head.flatten"))(x)
-    x = layers.Dense(cfg.num_classes, name=_k("head.fc"), kernel_initializer=_KERNEL_INIT.get())(x)
+    x = layers.Dense(cfg.num_classes, name=_k("head.fc"), **_init("kernel", "bias"))(x)
     if cfg.softmax:
         x = layers.Softmax(name=_k("head.softmax"))(x)
     return inputs, x
@@ -245,24 +261,25 @@ def build(model: str, *, initialize: bool = True, **kwargs: Any) -> keras.Model:
     """Build ``"resnet18"`` or ``"minimodel"`` from builder keyword arguments (validated by the spec).
 
     ``initialize=False``: the caller never reads the initial values (it replaces every weight next: a file,
-    ``import_weights``), so the kernels start at zeros (:func:`zero_kernels`) instead of Keras' random
-    ``glorot_uniform``.
+    ``import_weights``), so every variable starts at zeros (:func:`zero_variables`) instead of Keras' random
+    ``glorot_uniform`` kernels and its zeros and ones.
     """
     cfg = spec.make_config(model, **kwargs)
-    with nullcontext() if initialize else zero_kernels():
+    with nullcontext() if initialize else zero_variables():
         return MODELS[cfg.model](**kwargs)
 
 
 @contextmanager
-def zero_kernels() -> Iterator[None]:
-    """Conv2D and Dense kernels built inside start at zeros, for models whose every weight is replaced next.
+def zero_variables() -> Iterator[None]:
+    """Every variable of a model built inside starts at zeros made by numpy, for models whose every weight is
+    replaced next.
 
-    No random numbers are drawn, which on JAX saves compiling a random-number program per weight shape. The
-    model's config holds the builder arguments only, so a model saved and reloaded, or rebuilt from its config
+    Nothing is computed by the backend, which on JAX saves compiling a program per weight shape (:class:`_HostZeros`).
+    The model's config holds the builder arguments only, so a model saved and reloaded, or rebuilt from its config
     outside this block, initializes as usual.
     """
-    token = _KERNEL_INIT.set("zeros")
+    token = _ZEROS.set(True)
     try:
         yield
     finally:
-        _KERNEL_INIT.reset(token)
+        _ZEROS.reset(token)
