@@ -32,7 +32,7 @@ def fake(*, strided: bool = False, lossy: bool = False, misreads_strides: bool =
     """A stand-in framework package: ``strided`` exports transposed views (as Keras' HWIO -> OIHW does), ``lossy``
     rounds one tensor on export, ``misreads_strides`` imports an array's memory in storage order (a bug that only
     a strided export shows)."""
-    counts = {"imports": 0}
+    counts = {"imports": 0, "runs": 0}
     threads: set[int] = set()  # every thread that used this framework
 
     def import_weights(net: Net, weights: dict) -> None:
@@ -59,6 +59,7 @@ def fake(*, strided: bool = False, lossy: bool = False, misreads_strides: bool =
     def probe_outputs(net: Net, x: np.ndarray, training: bool = False) -> dict:
         """Every probe: the first weights of every tensor, plus the input's mean (a stand-in forward pass)."""
         threads.add(threading.get_ident())
+        counts["runs"] += 1
         value = np.concatenate([a.ravel()[:8] for a in net.w.values()])[None, :] + float(np.mean(x))
         cfg = spec.variant(VARIANT).config
         return {**{p.name: value for p in spec.probes(cfg)}, "output": value}
@@ -148,6 +149,25 @@ def test_rows_gives_the_rows_of_level_by_level(level):
     lossy = [r.passed for r in together if "paddle" in r.direction]
     assert not all(lossy) and any(lossy)  # from paddle fails (its export is lossy), into paddle passes
     assert all(r.passed for r in together if "paddle" not in r.direction)
+
+
+def test_compute_makes_several_levels_at_once_and_rows_finds_them():
+    """``compute(["eval", "train"])`` (what ``report`` runs first): then ``rows`` level by level gives the rows and
+    numbers of ``rows`` alone, and runs nothing more in any implementation."""
+    kinds = {"paddle": {"lossy": True}}
+    alone = matrix(**stand_ins(**kinds))
+    want = [r for level in ("eval", "train") for r in alone.rows(level, VARIANT, PAIRS)]
+    mods = stand_ins(**kinds)
+    m = matrix(**mods)
+    m.compute(["eval", "train"], VARIANT, PAIRS)
+    runs = {fw: mod.counts["runs"] for fw, mod in mods.items()}
+    assert all(runs.values())
+    got = [r for level in ("eval", "train") for r in m.rows(level, VARIANT, PAIRS)]
+    assert {fw: mod.counts["runs"] for fw, mod in mods.items()} == runs
+    assert [(r.direction, r.level, r.detail) for r in got] == [(r.direction, r.level, r.detail) for r in want]
+    assert [r.comparison.max_error for r in got] == [r.comparison.max_error for r in want]
+    assert [r.passed for r in got] == [r.passed for r in want]
+    assert not all(r.passed for r in got)  # the lossy source's directions still fail
 
 
 def test_each_thread_uses_only_its_own_implementation():

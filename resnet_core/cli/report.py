@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import threading
 import time
 import warnings
 from types import ModuleType
@@ -11,7 +12,7 @@ from types import ModuleType
 from .. import collector, frameworks, spec
 from ..parity import structure
 from ..parity.matrix import Matrix, Row, tf32_rows
-from ..parity.report import TABLE_HEAD, merged, row_line, write_report
+from ..parity.report import TABLE_HEAD, load_plotting, merged, row_line, write_report
 from ..parity.settings import LEVELS, PAIRS
 
 
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights {args.weights}: {user.model} {user.config.to_dict()} ({user.scheme} names)")
     with collector.loading_frameworks():  # this process' own: the CLI
         mods = frameworks.load_all(fws)
+    threading.Thread(target=load_plotting, name="load-plotting", daemon=True).start()  # needed last, loaded now
     devices = _devices(args.device, mods)
     rows: list[Row] = []
     side: list[dict] = []  # the structure table, printed at the end
@@ -117,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         for variant in variants:
             ref = matrix.variant(variant).reference_size
             sizes = (ref,) if args.quick else None
+            # eval and train at once, then row by row from the cache (the float64 levels' results would not all
+            # fit in the cache together, so they are computed level by level)
+            matrix.compute([lv for lv in levels if lv in ("eval", "train")], variant, pairs, sizes)
             # the eval level first, unprinted: the structure level reads its shapes from these runs
             evaluated = matrix.rows("eval", variant, pairs, sizes) if "eval" in levels else []
             if "structure" in levels and device == devices[0]:  # the models the levels use

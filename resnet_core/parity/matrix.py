@@ -454,8 +454,22 @@ class Matrix:
         weights) and makes only the transfers out of the workers. The rows and numbers are those of calling
         :meth:`level` for each pair; a failure is raised as it would raise.
         """
+        self.compute([level], variant, pairs, sizes)
+        return [r for pair in pairs for r in self.level(level, variant, pair, sizes)]
+
+    def compute(
+        self,
+        levels: list[str],
+        variant: str,
+        pairs: list[tuple[str, str]],
+        sizes: tuple[tuple[int, int], ...] | None = None,
+    ) -> None:
+        """The results of several levels for every direction in ``pairs``, computed as :meth:`rows` computes one
+        level's: each worker implementation goes through all of them in one go, so this process need not wait at
+        the end of each level for the slowest worker (on a first run, Keras on JAX compiling its train-mode
+        program). :meth:`rows` then finds them cached."""
         v = self.variant(variant)
-        results = {
+        each = {
             "eval": lambda fw, src: [self.probes(fw, variant, src, hw) for hw in (sizes or v.eval_sizes)],
             "train": lambda fw, src: self.probes(fw, variant, src, v.train_size, True),
             "gradients": lambda fw, src: self.gradients(fw, variant, src),
@@ -463,11 +477,11 @@ class Matrix:
                 o: lambda fw, src, o=o: (self.held(fw, variant, src), self.step(fw, variant, src, o))
                 for o in OPTIMIZERS
             },
-        }.get(level)
+        }
+        wanted = [each[level] for level in levels if level in each]
         usable = [p for p in pairs if all(self.unavailable(fw) is None for fw in p)]
-        if results is not None and usable:
-            self._ahead(variant, usable, results)
-        return [r for pair in pairs for r in self.level(level, variant, pair, sizes)]
+        if wanted and usable:
+            self._ahead(variant, usable, lambda fw, src: [result(fw, src) for result in wanted])
 
     def _ahead(self, variant: str, pairs: list[tuple[str, str]], results: Any) -> None:
         """:meth:`rows`' computation: ``results(fw, source)`` for every direction, the workers' in their threads."""
