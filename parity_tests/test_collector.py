@@ -35,12 +35,13 @@ def test_loading_frameworks_pauses_the_collector_then_freezes_what_exists():
             def __init__(self):
                 self.me = self
 
-        assert gc.isenabled() and gc.get_freeze_count() == 0
+        assert gc.isenabled()
+        before = gc.get_freeze_count()  # Python 3.12 starts with a few hundred of its own objects frozen
         with collector.loading_frameworks():
             assert not gc.isenabled()
             kept = [Cycle() for _ in range(10_000)]  # what an import leaves behind
         assert gc.isenabled()
-        assert gc.get_freeze_count() >= 10_000, gc.get_freeze_count()
+        assert gc.get_freeze_count() >= before + 10_000, (before, gc.get_freeze_count())
 
         try:
             with collector.loading_frameworks():
@@ -80,8 +81,9 @@ def test_report_loads_its_frameworks_with_the_collector_paused():
 
         frameworks.available = lambda implementations=False: ["torch", "paddle"]
         frameworks.load_all = load_all
+        before = gc.get_freeze_count()
         assert main(["report", "--quick", "--framework", "torch", "--framework", "paddle"]) == 2
-        print(seen, gc.isenabled(), gc.get_freeze_count() > 0)
+        print(seen, gc.isenabled(), gc.get_freeze_count() > before)
         """
     )
     assert out.strip() == "[False] True True"
