@@ -168,6 +168,8 @@ def test_compute_makes_several_levels_at_once_and_rows_finds_them():
     assert [r.comparison.max_error for r in got] == [r.comparison.max_error for r in want]
     assert [r.passed for r in got] == [r.passed for r in want]
     assert not all(r.passed for r in got)  # the lossy source's directions still fail
+    with pytest.raises(ValueError, match=r"unknown level\(s\) \['evl'\]: expected some of \['structure', 'eval'"):
+        m.compute(["eval", "evl"], VARIANT, PAIRS)
 
 
 def test_each_thread_uses_only_its_own_implementation():

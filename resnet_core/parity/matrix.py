@@ -467,7 +467,10 @@ class Matrix:
         """The results of several levels for every direction in ``pairs``, computed as :meth:`rows` computes one
         level's: each worker implementation goes through all of them in one go, so this process need not wait at
         the end of each level for the slowest worker (on a first run, Keras on JAX compiling its train-mode
-        program). :meth:`rows` then finds them cached."""
+        program). :meth:`rows` then finds them cached. ``structure`` has nothing to compute here."""
+        unknown = [level for level in levels if level not in LEVELS]
+        if unknown:
+            raise ValueError(f"unknown level(s) {unknown}: expected some of {list(LEVELS)}")
         v = self.variant(variant)
         each = {
             "eval": lambda fw, src: [self.probes(fw, variant, src, hw) for hw in (sizes or v.eval_sizes)],
