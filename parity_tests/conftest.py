@@ -22,7 +22,7 @@ from resnet_core.frameworks import IMPLEMENTATIONS
 from resnet_core.names import FRAMEWORKS
 from resnet_core.parity.settings import PAIRS
 
-from .helpers import VARIANT_IDS, require, selected_devices, selected_frameworks
+from .helpers import KERAS_BACKEND_SET_ASIDE, VARIANT_IDS, require, selected_devices, selected_frameworks
 
 # Registered here rather than in pyproject.toml so they hold when the suite runs from the installed package
 # (`resnet-parity test`), where no project ini file is read.
@@ -44,6 +44,11 @@ WARNING_FILTERS = (
     "ignore:No ccache found:UserWarning",
     "ignore:When training, we now always track global mean and variance:UserWarning",
 )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Says so when the user's ``KERAS_BACKEND`` was set aside for this run (helpers.py)."""
+    return frameworks.set_aside_note(KERAS_BACKEND_SET_ASIDE) if KERAS_BACKEND_SET_ASIDE else None
 
 
 def pytest_configure(config: pytest.Config) -> None:

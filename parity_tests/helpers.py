@@ -16,6 +16,8 @@ import pytest
 from resnet_core import frameworks, parity, runtime, spec
 
 runtime.set_environment()  # before any framework loads (conftest imports this module first)
+# `keras` is Keras on TensorFlow here, whatever the user's KERAS_BACKEND (the other backends have their own workers)
+KERAS_BACKEND_SET_ASIDE = runtime.own_keras_backend()
 
 VARIANT_IDS = list(spec.VARIANTS)
 

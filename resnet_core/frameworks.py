@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from . import runtime
 from .names import FRAMEWORKS
 from .spec import Config, Counts
 
@@ -129,6 +130,21 @@ def _libraries(impl: str) -> tuple[str, ...]:
     return _DISTRIBUTIONS[impl]
 
 
+def set_aside_note(backend: str) -> str:
+    """What :func:`resnet_core.runtime.own_keras_backend` did with a user's ``KERAS_BACKEND=backend``, in one line."""
+    worker = next((w.id for w in WORKERS.values() if w.backend == backend), None)
+    runs = ", ".join((runtime.OWN_KERAS_BACKEND, *(w.backend for w in WORKERS.values())))
+    where = (
+        f"Keras on {backend} runs in a worker process (`{worker}`)"
+        if worker
+        else f"{backend!r} is not a Keras backend this project runs ({runs})"
+    )
+    return (
+        f"KERAS_BACKEND={backend} set aside: Keras runs on {runtime.OWN_KERAS_BACKEND} in this process (`keras`); "
+        f"{where}"
+    )
+
+
 def _extra(impl: str) -> str:
     return WORKERS[impl].extra if impl in WORKERS else impl
 
@@ -179,11 +195,16 @@ def installed(framework: str) -> bool:
 
 
 def missing_reason(impl: str) -> str | None:
-    """Why ``impl`` cannot run here (a library is not installed), or ``None``."""
+    """Why ``impl`` cannot run here (a library is not installed, or it is this process' own Keras), or ``None``."""
     missing = [m for m in _libraries(impl) if importlib.util.find_spec(m) is None]
-    if not missing:
-        return None
-    return f"{label(impl)} needs {', '.join(missing)}, not installed: pip install 'resnet-parity[{_extra(impl)}]'"
+    if missing:
+        return f"{label(impl)} needs {', '.join(missing)}, not installed: pip install 'resnet-parity[{_extra(impl)}]'"
+    if impl in WORKERS and WORKERS[impl].backend == keras_backend():  # a worker would repeat `keras`'s rows
+        return (
+            f"{label(impl)} is this process' own Keras (KERAS_BACKEND={keras_backend()}): "
+            "the implementation `keras` runs it"
+        )
+    return None
 
 
 def available(implementations: bool = False) -> list[str]:

@@ -82,7 +82,9 @@ from collections.abc import Iterator
 __all__ = [
     "ENVIRONMENT",
     "NOISE",
+    "OWN_KERAS_BACKEND",
     "PaddleAfterTensorFlowError",
+    "own_keras_backend",
     "paddle_loaded",
     "prepare_keras",
     "prepare_paddle",
@@ -181,6 +183,27 @@ def set_environment() -> None:
     """Set :data:`ENVIRONMENT` where the user has not set the variable already."""
     for name, (value, _why) in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+
+
+#: The Keras backend of this project's own processes (the ``resnet-parity`` command and the parity suite): there the
+#: implementation ``keras`` is Keras on TensorFlow, and Keras on JAX and on PyTorch run in worker processes. A user's
+#: ``KERAS_BACKEND=jax`` (or ``"backend"`` in ``keras.json``) would otherwise make ``keras`` a second Keras on JAX,
+#: with TensorFlow in no row and no test.
+OWN_KERAS_BACKEND = "tensorflow"
+
+
+def own_keras_backend() -> str | None:
+    """Run this process' Keras on :data:`OWN_KERAS_BACKEND`: for the command line and the suite, never on import.
+
+    Done only where TensorFlow is installed (a Keras-on-JAX user without it keeps Keras on JAX) and Keras is not
+    imported yet (its backend is fixed then). Returns the user's own ``KERAS_BACKEND`` that this set aside, if it
+    named another backend, else ``None``.
+    """
+    if "keras" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return None
+    user = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = OWN_KERAS_BACKEND
+    return user if user and user != OWN_KERAS_BACKEND else None
 
 
 #: Module names of Paddle's core extension (Paddle 3.x, and 2.5/2.6 where ``base`` was ``fluid``).

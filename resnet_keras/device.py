@@ -10,7 +10,7 @@ import keras
 from resnet_core.training import check_dtype
 
 from . import backends
-from .models import zero_variables
+from .models import dtype_policy, zero_variables
 from .weights import config_of
 
 
@@ -27,13 +27,8 @@ def cast_model(model: keras.Model, dtype: str, *, into: keras.Model | None = Non
     if dtype == "float64" and (reason := backends.x64_unavailable_reason()):
         raise RuntimeError(reason)
     if into is None:
-        saved = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(dtype)
-        try:
-            with zero_variables():  # every value is assigned below
-                into = type(model).from_config(model.get_config())
-        finally:
-            keras.config.set_dtype_policy(saved)
+        with dtype_policy(dtype), zero_variables():  # every value is assigned below
+            into = type(model).from_config(model.get_config())
     source = {v.path: v for v in model.weights}
     for v in into.weights:
         v.assign(keras.ops.convert_to_numpy(source[v.path]).astype(dtype))

@@ -32,6 +32,10 @@ class _HostZeros(keras.initializers.Initializer):
         return np.zeros(shape, keras.backend.standardize_dtype(dtype))
 
 
+# Every spatial layer says its layout: left to Keras, it is the user's ``image_data_format`` (keras.json), and
+# "channels_first" there made the MiniModel fail to build and would transpose what the layers read.
+NHWC = "channels_last"
+
 # Inside zero_variables(): every variable starts at host zeros (none of them is read before it is replaced).
 _ZEROS: ContextVar[bool] = ContextVar("resnet_keras_zero_variables", default=False)
 
@@ -57,7 +61,7 @@ def _conv(
 ):
     if stride > 1 and padding and strided_padding == "explicit":
         # 'same' at stride 2 pads more at the bottom/right than PyTorch's symmetric padding=p.
-        x = layers.ZeroPadding2D(padding, name=_k(f"{name}.pad"))(x)
+        x = layers.ZeroPadding2D(padding, data_format=NHWC, name=_k(f"{name}.pad"))(x)
         mode = "valid"
     else:
         # At stride 1 and odd kernels 'same' is exactly the symmetric padding (k-1)/2.
@@ -67,6 +71,7 @@ def _conv(
         kernel,
         strides=stride,
         padding=mode,
+        data_format=NHWC,
         use_bias=bias,
         name=_k(name),
         **_init("kernel", "bias"),
@@ -98,37 +103,43 @@ def _resnet18_graph(cfg: spec.ResNet18Config, strided_padding: str = "explicit")
     x = layers.ReLU(name=_k("relu"))(x)
     if st.maxpool:
         # Zero padding equals PyTorch's -inf padding here: the input is post-ReLU, >= 0.
-        x = layers.ZeroPadding2D(1, name=_k("maxpool.pad"))(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="valid", name=_k("maxpool"))(x)
+        x = layers.ZeroPadding2D(1, data_format=NHWC, name=_k("maxpool.pad"))(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="valid", data_format=NHWC, name=_k("maxpool"))(x)
     else:
         # The cifar stem has no max-pool; Identity keeps the layer (and probe) names uniform.
         x = layers.Identity(name=_k("maxpool"))(x)
     for b in spec.resnet18_blocks(cfg):
         x = _basic_block(x, b, cfg, strided_padding)
-    x = layers.GlobalAveragePooling2D(keepdims=True, name=_k("avgpool"))(x)
-    x = layers.Flatten(name=_k("flatten"))(x)
+    x = layers.GlobalAveragePooling2D(data_format=NHWC, keepdims=True, name=_k("avgpool"))(x)
+    x = layers.Flatten(data_format=NHWC, name=_k("flatten"))(x)
     x = layers.Dense(cfg.num_classes, name=_k("fc"), **_init("kernel", "bias"))(x)
     return inputs, x
+
+
+def _same_conv(filters: int, name: str) -> layers.Conv2D:
+    """The MiniModel's 3x3 conv: stride 1, 'same' (symmetric at an odd kernel), with bias."""
+    return layers.Conv2D(filters, 3, padding="same", data_format=NHWC, name=_k(name), **_init("kernel", "bias"))
 
 
 def _unit(x, u: spec.UnitSpec):
     res = x
     if u.pool:
-        x = layers.MaxPooling2D(2, name=_k(f"{u.name}.pool"))(x)
+        x = layers.MaxPooling2D(2, data_format=NHWC, name=_k(f"{u.name}.pool"))(x)
         res = layers.Conv2D(
             u.out_channels,
             1,
             strides=2,
             padding="valid",
+            data_format=NHWC,
             name=_k(f"{u.name}.shortcut"),
             **_init("kernel", "bias"),
         )(res)
     out = _bn(f"{u.name}.bn1", spec.MINIMODEL_BN)(x)
     out = layers.ReLU(name=_k(f"{u.name}.relu1"))(out)
-    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv1"), **_init("kernel", "bias"))(out)
+    out = _same_conv(u.out_channels, f"{u.name}.conv1")(out)
     out = _bn(f"{u.name}.bn2", spec.MINIMODEL_BN)(out)
     out = layers.ReLU(name=_k(f"{u.name}.relu2"))(out)
-    out = layers.Conv2D(u.out_channels, 3, padding="same", name=_k(f"{u.name}.conv2"), **_init("kernel", "bias"))(out)
+    out = _same_conv(u.out_channels, f"{u.name}.conv2")(out)
     # The unit's output layer carries the unit's canonical name (a probe point).
     out = layers.Add(name=_k(u.name))([out, res])
     return out
@@ -137,14 +148,14 @@ def _unit(x, u: spec.UnitSpec):
 def _minimodel_graph(cfg: spec.MiniModelConfig):
     size = spec.MINIMODEL_INPUT_SIZE
     inputs = keras.Input(shape=(size, size, 3), name="input")
-    x = layers.Conv2D(32, 3, padding="same", name=_k("stem.conv"), **_init("kernel", "bias"))(inputs)
+    x = _same_conv(32, "stem.conv")(inputs)
     for u in spec.minimodel_units(cfg):
         x = _unit(x, u)
     x = _bn("head.bn", spec.MINIMODEL_BN)(x)
     x = layers.ReLU(name=_k("head.relu"))(x)
     x = layers.Dropout(spec.MINIMODEL_DROPOUT, name=_k("head.dropout"))(x)
-    x = layers.AveragePooling2D(4, name=_k("head.avgpool"))(x)
-    x = layers.Flatten(name=_k("head.flatten"))(x)
+    x = layers.AveragePooling2D(4, data_format=NHWC, name=_k("head.avgpool"))(x)
+    x = layers.Flatten(data_format=NHWC, name=_k("head.flatten"))(x)
     x = layers.Dense(cfg.num_classes, name=_k("head.fc"), **_init("kernel", "bias"))(x)
     if cfg.softmax:
         x = layers.Softmax(name=_k("head.softmax"))(x)
@@ -265,8 +276,26 @@ def build(model: str, *, initialize: bool = True, **kwargs: Any) -> keras.Model:
     ``glorot_uniform`` kernels and its zeros and ones.
     """
     cfg = spec.make_config(model, **kwargs)
-    with nullcontext() if initialize else zero_variables():
+    with nullcontext() if initialize else zero_variables(), dtype_policy("float32"):
         return MODELS[cfg.model](**kwargs)
+
+
+@contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to ``name`` inside the block, and restored after it (a layer takes the policy
+    in force when it is made).
+
+    :func:`build` makes float32 models, as PyTorch's and Paddle's builds do. Left to Keras, ``"floatx": "float64"``
+    in a user's keras.json (or their own ``set_dtype_policy``) made every layer float64, and a float32 parity
+    report silently compared a float64 Keras model. ``resnet18()`` and ``minimodel()`` follow the global policy,
+    as every Keras model does; ``cast_model`` makes the other dtypes.
+    """
+    saved = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(saved)
 
 
 @contextmanager

@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from .. import frameworks, runtime
+
 # subcommand -> (module, one-line help). Modules are imported only when their command runs,
 # so `convert` between canonical files imports no framework at all.
 COMMANDS = {
@@ -44,6 +46,9 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    set_aside = runtime.own_keras_backend()  # before any subcommand imports Keras
+    if set_aside:
+        print(f"resnet-parity: {frameworks.set_aside_note(set_aside)}", file=sys.stderr)
     command = next((a for a in argv if not a.startswith("-")), None)
     if argv[:1] == ["test"]:  # everything after `test` is pytest's, options included (argparse would claim them)
         args = argparse.Namespace(command="test", _module=COMMANDS["test"][0], pytest_args=argv[1:])
