@@ -8,6 +8,7 @@ pytest's hooks and fixtures. Selection reads the ``--framework``/``--device`` op
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +27,12 @@ VARIANT_IDS = list(spec.VARIANTS)
 # package they skip, saying so. The markers tell a checkout from site-packages (which has neither).
 REPO = Path(__file__).resolve().parents[1]
 IN_REPOSITORY = all((REPO / p).exists() for p in ("pyproject.toml", "notebooks", "docs"))
+
+
+def child_pythonpath() -> str:
+    """``PYTHONPATH`` for a child Python that must import this copy of the packages first: the folder that holds
+    ``parity_tests`` and ``resnet_core`` (the checkout, or site-packages), then the caller's own path."""
+    return os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def needs_repository(what: str) -> pytest.MarkDecorator:

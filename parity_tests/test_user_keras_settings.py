@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -28,15 +27,13 @@ import pytest
 from resnet_core import cli, frameworks, runtime, spec
 from resnet_core.weights import random_input, random_weights
 
-from .helpers import require
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from .helpers import child_pythonpath, require
 
 
 def _child(code: str, **env: str) -> list:
     """Runs ``code`` in a fresh Python (no framework imported yet); returns the JSON of its last stdout line."""
     base = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "KERAS_HOME")}
-    full = {**base, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p), **env}
+    full = {**base, "PYTHONPATH": child_pythonpath(), **env}
     r = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -16,21 +16,18 @@ import json
 import os
 import signal
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import resnet_core
 from resnet_core import frameworks, remote, spec
 from resnet_core.parity import Matrix
 from resnet_core.weights import WeightsError, random_weights
 
-from .helpers import jax_worker_env, require, selected_frameworks
+from .helpers import child_pythonpath, jax_worker_env, require, selected_frameworks
 from .test_keras_backends import LIBRARY, run_snippet
 
 WORKERS = list(frameworks.WORKERS)
-ROOT = Path(resnet_core.__file__).resolve().parents[1]  # the folder that holds resnet_core and resnet_keras
 
 
 def child_env() -> dict[str, str]:
@@ -38,7 +35,7 @@ def child_env() -> dict[str, str]:
     checkout first on ``PYTHONPATH``."""
     return {
         **jax_worker_env(),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        "PYTHONPATH": child_pythonpath(),
     }
 
 
